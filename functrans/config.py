@@ -1,0 +1,76 @@
+"""Global configuration: default dtypes and debugging switches.
+
+Each option is a context variable, so a ``with`` block changes it for the current thread (and
+asyncio task) only. Options read their initial value from the environment once, at import.
+Imports only the standard library and numpy; everything else in functrans may import it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+
+class _Option:
+    """One named setting backed by a ContextVar; ``option.value`` reads it."""
+
+    def __init__(self, name: str, default: Any, doc: str):
+        self.name = name
+        self.doc = doc
+        self._var = contextvars.ContextVar(f"functrans.config.{name}", default=default)
+
+    @property
+    def value(self) -> Any:
+        return self._var.get()
+
+    def set(self, value: Any) -> None:
+        """Set the value for the current context (thread) from now on."""
+        self._var.set(value)
+
+    @contextlib.contextmanager
+    def __call__(self, value: Any = True) -> Iterator[None]:
+        token = self._var.set(value)
+        try:
+            yield
+        finally:
+            self._var.reset(token)
+
+
+def _env_dtype(var: str, default: str) -> np.dtype:
+    return np.dtype(os.environ.get(var, default))
+
+
+def _env_flag(var: str) -> bool:
+    return os.environ.get(var, "").lower() in ("1", "true", "yes", "on")
+
+
+default_float = _Option(
+    "default_float", _env_dtype("FUNCTRANS_DEFAULT_FLOAT", "float32"),
+    "dtype of Python floats and of creation functions (FUNCTRANS_DEFAULT_FLOAT)")
+default_int = _Option(
+    "default_int", _env_dtype("FUNCTRANS_DEFAULT_INT", "int32"),
+    "dtype of Python ints and of integer creation functions (FUNCTRANS_DEFAULT_INT)")
+debug_nans = _Option(
+    "debug_nans", _env_flag("FUNCTRANS_DEBUG_NANS"),
+    "raise at the first primitive that produces a NaN (FUNCTRANS_DEBUG_NANS)")
+traceback_filtering = _Option(
+    "traceback_filtering", os.environ.get("FUNCTRANS_TRACEBACK_FILTERING", "on") != "off",
+    "hide functrans-internal frames from user-facing errors (FUNCTRANS_TRACEBACK_FILTERING)")
+
+
+def default_float_dtype() -> np.dtype:
+    return default_float.value
+
+
+def default_int_dtype() -> np.dtype:
+    return default_int.value
+
+
+def default_complex_dtype() -> np.dtype:
+    return np.dtype(np.complex128) if default_float.value == np.float64 else np.dtype(
+        np.complex64)

@@ -1,0 +1,154 @@
+"""User-facing exceptions, source locations of user code, and traceback filtering.
+
+Every error a user can trigger is a subclass of ``FunctransError`` and of the builtin it
+matches (``TypeError``, ``ValueError``...), so ``except TypeError`` keeps working. Messages say
+what happened, where (the user's own source line) and what to do. Imports only the stdlib and
+``config``; everything else may import this module.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import types
+from collections.abc import Callable
+from typing import Any, NamedTuple, TypeVar
+
+from functrans import config
+
+
+class FunctransError(Exception):
+    """Base class of every error functrans raises on purpose."""
+
+
+class ConcretizationTypeError(FunctransError, TypeError):
+    """A traced value was used where Python needs a concrete one."""
+
+
+class TracerBoolConversionError(ConcretizationTypeError):
+    """``bool(tracer)``: an ``if``/``while``/``and``/``or`` on a traced value."""
+
+
+class TracerIntegerConversionError(ConcretizationTypeError):
+    """``int(tracer)`` or ``tracer.__index__()``: a traced value used as a Python int."""
+
+
+class TracerArrayConversionError(FunctransError, TypeError):
+    """``np.asarray(tracer)``: a traced value handed to NumPy."""
+
+
+class UnexpectedTracerError(FunctransError, TypeError):
+    """A tracer was used after the transformation that created it had finished."""
+
+
+class ImmutableArrayError(FunctransError, TypeError):
+    """An attempt to write into an immutable ``functrans.Array``."""
+
+
+class MissingRuleError(FunctransError, NotImplementedError):
+    """A primitive has no rule for the requested transformation or backend."""
+
+
+class ShapeError(FunctransError, ValueError):
+    """Operand shapes are incompatible (broadcasting, contraction, reshape...)."""
+
+
+class DtypeError(FunctransError, TypeError):
+    """An operand has a dtype the operation does not accept."""
+
+
+# --- where in the user's code are we? ----------------------------------------------------------
+
+_PKG_DIR = os.path.dirname(os.path.abspath(__file__))
+_INTERNAL_DIRS = tuple(
+    d + os.sep for d in (
+        _PKG_DIR,
+        # In an editable checkout the lowering/ and kernels/ folders sit beside functrans/.
+        os.path.join(os.path.dirname(_PKG_DIR), "lowering"),
+        os.path.join(os.path.dirname(_PKG_DIR), "kernels"),
+    ))
+_internal_code: dict[types.CodeType, bool] = {}
+
+
+def _is_internal(code: types.CodeType) -> bool:
+    hit = _internal_code.get(code)
+    if hit is None:
+        name = code.co_filename
+        hit = name.startswith(_INTERNAL_DIRS) or name.startswith("<functrans")
+        _internal_code[code] = hit
+    return hit
+
+
+class SourceInfo(NamedTuple):
+    """A location in user code: file, line and function name."""
+
+    filename: str
+    lineno: int
+    function: str
+
+    def __str__(self) -> str:
+        return f"{self.filename}:{self.lineno} ({self.function})"
+
+
+def user_frame(skip: int = 1) -> SourceInfo | None:
+    """The innermost frame on the stack that is not functrans code."""
+    f: types.FrameType | None = sys._getframe(skip)
+    while f is not None and _is_internal(f.f_code):
+        f = f.f_back
+    if f is None:
+        return None
+    return SourceInfo(f.f_code.co_filename, f.f_lineno, f.f_code.co_name)
+
+
+def function_location(fun: Callable) -> str:
+    """``name at file:line`` for a user function, for error messages."""
+    name = getattr(fun, "__qualname__", None) or getattr(fun, "__name__", None) or repr(fun)
+    code = getattr(getattr(fun, "__wrapped__", fun), "__code__", None)
+    if code is None:
+        return name
+    return f"{name} at {code.co_filename}:{code.co_firstlineno}"
+
+
+# --- traceback filtering ----------------------------------------------------------------------
+
+_NOTE = ("(functrans removed its internal frames from this traceback; "
+         "set FUNCTRANS_TRACEBACK_FILTERING=off to see them)")
+
+
+def _filter_traceback(tb: types.TracebackType | None) -> types.TracebackType | None:
+    kept = []
+    while tb is not None:
+        if not _is_internal(tb.tb_frame.f_code):
+            kept.append(tb)
+        tb = tb.tb_next
+    out = None
+    for entry in reversed(kept):
+        out = types.TracebackType(out, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
+    return out
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def api_boundary(fun: F) -> F:
+    """Decorate a public entry point so that errors show the user's frames only."""
+
+    @functools.wraps(fun)
+    def boundary(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fun(*args, **kwargs)
+        except Exception as e:
+            if getattr(e, "_functrans_filtered", False) or not config.traceback_filtering.value:
+                raise
+            filtered = _filter_traceback(e.__traceback__)
+            try:
+                e._functrans_filtered = True  # type: ignore[attr-defined]
+            except AttributeError:  # exceptions with __slots__
+                raise e from None
+            if filtered is None:  # the error is functrans' own: keep every frame
+                raise
+            e.add_note(_NOTE)
+            raise e.with_traceback(filtered) from e.__cause__
+
+    return boundary  # type: ignore[return-value]

@@ -1,0 +1,204 @@
+"""Argument handling for ``functrans.numpy``: what counts as an array, dtype promotion with
+weak Python scalars, and NumPy broadcasting made explicit with ``lax.broadcast_in_dim``.
+
+Every fnp function funnels its array arguments through ``promote_args`` (or a variant), so
+shape and dtype errors read the same everywhere. Imports ``core``, ``dtypes`` and ``lax``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from functrans import core, lax
+from functrans import dtypes as dt
+from functrans.core import Array, Tracer
+from functrans.errors import DtypeError, ShapeError
+
+_SCALARS = (bool, int, float, complex)
+
+
+def typeof(x: Any) -> tuple[np.dtype, bool]:
+    """(dtype, weak_type) of an fnp argument without converting it."""
+    t = type(x)
+    if t is Array:
+        return x._value.dtype, x._weak
+    if isinstance(x, Tracer):
+        a = x.aval
+        return a.dtype, a.weak_type
+    if t in _SCALARS:
+        return dt.scalar_dtype(x), t is not bool
+    if t is np.ndarray or isinstance(x, np.generic):
+        return dt.canonicalize(x.dtype), False
+    a = core.get_aval(asarray_leaf(x))
+    return a.dtype, a.weak_type
+
+
+def asarray_leaf(x: Any) -> Any:
+    """Accept NumPy-like inputs (lists, tuples, objects with __array__) as arrays."""
+    t = type(x)
+    if t is Array or t in _SCALARS or t is np.ndarray or isinstance(x, (Tracer, np.generic)):
+        return x
+    if isinstance(x, (list, tuple)):
+        from functrans.numpy._creation import asarray
+        return asarray(x)
+    if hasattr(x, "__array__") or hasattr(x, "__array_interface__"):
+        arr = np.asarray(x)
+        dt.canonicalize(arr.dtype)
+        return arr
+    raise TypeError(f"functrans.numpy: expected an array, a scalar or a (nested) list of "
+                    f"them, got {t.__name__}")
+
+
+def shape_of(x: Any) -> tuple[int, ...]:
+    t = type(x)
+    if t in _SCALARS:
+        return ()
+    return tuple(x.shape)
+
+
+def describe(x: Any) -> str:
+    d, w = typeof(x)
+    return core.ShapedArray(shape_of(x), d, w).str_short()
+
+
+def result_type(*args: Any) -> tuple[np.dtype, bool]:
+    return dt.result_type_of(*(typeof(a) for a in args))
+
+
+def cast(x: Any, dtype: np.dtype, weak: bool = False) -> Any:
+    """``x`` as ``dtype``: Python scalars become 0-d constants, arrays get a convert op."""
+    t = type(x)
+    if t in _SCALARS:
+        arr = np.asarray(x, dtype)
+        if not weak:
+            return arr
+        arr.flags.writeable = False
+        return Array._wrap(arr, True)
+    if typeof(x)[0] == dtype:
+        # Only the weak flag may differ; the primitive's result type does not depend on it
+        # once a strong operand of the same dtype is present, so no convert is needed.
+        return x
+    return lax.convert_element_type_p.bind(x, new_dtype=dtype, weak_type=weak)
+
+
+def broadcast_shapes(name: str, *shapes: tuple[int, ...]) -> tuple[int, ...]:
+    """NumPy broadcasting of shapes, with an error that names every operand shape."""
+    ndim = max((len(s) for s in shapes), default=0)
+    out = []
+    for i in range(-ndim, 0):
+        size = 1
+        for s in shapes:
+            if len(s) >= -i:
+                d = s[i]
+                if d != 1:
+                    if size not in (1, d):
+                        shown = " and ".join(str(tuple(s)) for s in shapes)
+                        raise ShapeError(
+                            f"functrans.numpy.{name}: shapes {shown} do not broadcast "
+                            f"(axis {i}: {size} vs {d})")
+                    size = d
+        out.append(size)
+    return tuple(out)
+
+
+def broadcast_to(x: Any, shape: tuple[int, ...], name: str = "broadcast_to") -> Any:
+    """Broadcast one operand to ``shape`` with a single broadcast_in_dim (or nothing)."""
+    xs = shape_of(x)
+    if xs == shape:
+        return x
+    if len(xs) > len(shape) or broadcast_shapes(name, xs, shape) != shape:
+        raise ShapeError(f"functrans.numpy.{name}: cannot broadcast shape {xs} to {shape}")
+    lead = len(shape) - len(xs)
+    keep = tuple(i for i, d in enumerate(xs) if d == shape[lead + i])
+    if len(keep) != len(xs):
+        # Size-1 dims that expand are squeezed first so broadcast_in_dim sees only real dims.
+        x = lax.reshape(x, tuple(xs[i] for i in keep))
+    return lax.broadcast_in_dim(x, shape, tuple(lead + i for i in keep))
+
+
+def promote_shapes(name: str, *args: Any) -> list[Any]:
+    """Broadcast non-scalar operands to their common shape (0-d operands stay 0-d: every
+    elementwise primitive broadcasts them itself, which keeps jaxprs short)."""
+    shapes = [shape_of(a) for a in args]
+    nonscalar = {s for s in shapes if s}
+    if len(nonscalar) <= 1:
+        return list(args)
+    shape = broadcast_shapes(name, *shapes)
+    return [a if not s or s == shape else broadcast_to(a, shape, name)
+            for a, s in zip(args, shapes, strict=True)]
+
+
+def promote_dtypes(*args: Any, dtype: np.dtype | None = None) -> list[Any]:
+    if dtype is None:
+        dtype, weak = result_type(*args)
+    else:
+        weak = False
+    return [cast(a, dtype, weak) for a in args]
+
+
+def _inexact_type(args: Sequence[Any], name: str) -> tuple[np.dtype, bool]:
+    dtype, weak = result_type(*args)
+    if dtype.kind not in "fc":
+        # Integers and booleans compute in the default float type (as JAX does; NumPy would
+        # pick float64 for int64 inputs).
+        return dt.canonicalize(float), weak
+    return dtype, weak
+
+
+def promote_args(name: str, *args: Any) -> list[Any]:
+    """Common dtype, then common shape: the arguments an elementwise primitive wants."""
+    args = [asarray_leaf(a) for a in args]
+    return promote_shapes(name, *promote_dtypes(*args))
+
+
+def promote_args_inexact(name: str, *args: Any) -> list[Any]:
+    """Like promote_args, but integers and booleans become the default float dtype."""
+    args = [asarray_leaf(a) for a in args]
+    dtype, weak = _inexact_type(args, name)
+    return promote_shapes(name, *[cast(a, dtype, weak) for a in args])
+
+
+def promote_args_numeric(name: str, *args: Any) -> list[Any]:
+    """Like promote_args, but booleans become the default int dtype (for arithmetic that
+    has no boolean meaning, e.g. subtract)."""
+    args = [asarray_leaf(a) for a in args]
+    dtype, weak = result_type(*args)
+    if dtype == dt.bool_:
+        raise DtypeError(f"functrans.numpy.{name}: not defined for boolean arrays; use "
+                         f"logical_xor / logical_not, or convert with .astype(int)")
+    return promote_shapes(name, *[cast(a, dtype, weak) for a in args])
+
+
+def check_arraylike(name: str, *args: Any) -> None:
+    for a in args:
+        if not (isinstance(a, (Array, Tracer, np.ndarray, np.generic, list, tuple))
+                or type(a) in _SCALARS or hasattr(a, "__array__")):
+            raise TypeError(f"functrans.numpy.{name}: expected an array, got "
+                            f"{type(a).__name__}")
+
+
+def canonical_axis(name: str, axis: int, ndim: int) -> int:
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        axis = core.concrete_or_none(axis)
+        if axis is None:
+            raise TypeError(f"functrans.numpy.{name}: axis must be a static Python int")
+    axis = int(axis)
+    if not -ndim <= axis < ndim:
+        raise np.exceptions.AxisError(
+            f"functrans.numpy.{name}: axis {axis} is out of bounds for an array of rank {ndim}")
+    return axis % ndim if ndim else 0
+
+
+def canonical_axes(name: str, axis: int | Sequence[int] | None, ndim: int
+                   ) -> tuple[int, ...]:
+    """``axis=None`` means every axis; ints and tuples are normalized and checked."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = tuple(canonical_axis(name, a, ndim) for a in axes)
+    if len(set(out)) != len(out):
+        raise ValueError(f"functrans.numpy.{name}: repeated axis in {axis}")
+    return out

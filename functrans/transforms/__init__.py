@@ -1,0 +1,1 @@
+"""Transformations as interpreters over primitives: staging (partial_eval), autodiff, batching."""
