@@ -343,10 +343,25 @@ class Trace:
         return (f"The value is traced by {d.transform} while it traces {d.fun_location}, so "
                 f"its concrete value is not available to Python.")
 
-    def concretization_fix(self) -> str:
-        return ("Use functrans.lax.cond / functrans.lax.while_loop for control flow, "
-                "functrans.numpy.where for an elementwise choice, or mark the argument static "
-                "(jit(f, static_argnums=...)) so that Python sees its value.")
+    def traced_arg_names(self, tracer: Tracer) -> list[str]:
+        """Names of the user's arguments this tracer depends on, where the trace knows."""
+        return []
+
+    def concretization_fix(self, tracer: Tracer, conversion: str) -> str:
+        names = self.traced_arg_names(tracer)
+        static = (f"mark {', '.join(repr(n) for n in names)} static "
+                  f"(jit(f, static_argnames=...) / static_argnums=...)" if names
+                  else "pass the value as a static argument (jit(f, static_argnums=...))")
+        if conversion == "bool":
+            return ("Fix: use functrans.lax.cond(pred, true_fn, false_fn, *operands) or "
+                    "lax.while_loop for control flow, functrans.numpy.where(pred, x, y) for an "
+                    f"elementwise choice, or {static} so that Python sees its value.")
+        if conversion == "int":
+            return ("Fix: sizes, shapes and Python indices must be known at trace time: "
+                    f"{static}, derive them from .shape, or use lax.dynamic_slice / "
+                    "functrans.numpy indexing with the traced index.")
+        return (f"Fix: keep computing with functrans.numpy functions instead of Python numbers, "
+                f"or {static}.")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.debug.transform} of {self.debug.fun_location})"
@@ -391,44 +406,49 @@ class Tracer:
 
     # Python protocols that need a concrete value.
 
-    def _concrete(self, what: str, cls: type[errors.ConcretizationTypeError]) -> Any:
+    def _concrete(self, conversion: str, why: str,
+                  cls: type[errors.ConcretizationTypeError]) -> Any:
         if not self._trace.alive:
             raise self._escaped_error()
         value = self.to_concrete_value()
         if value is not None:
             return value
-        aval = self.aval
         where = errors.user_frame(3)
-        at = f" at {where}" if where else ""
-        msg = (f"functrans.{self._trace.debug.transform}: cannot convert a traced "
-               f"{aval.str_short()} to a Python {what}{at}. {self._trace.why_traced(self)} "
-               f"{self._trace.concretization_fix()}")
+        at = f" (at {where})" if where else ""
+        trace = self._trace
+        msg = (f"functrans.{trace.debug.transform}: {why}, but the value is a traced "
+               f"{self.aval.str_short()}{at}.\n{trace.why_traced(self)}\n"
+               f"{trace.concretization_fix(self, conversion)}")
         raise cls(msg)
 
     def __bool__(self) -> bool:
-        return bool(self._concrete("bool (an `if`, `while`, `and`, `or` or `not` on a traced "
-                                   "value)", errors.TracerBoolConversionError))
+        return bool(self._concrete(
+            "bool", "an `if`, `while`, `and`, `or`, `not` or bool() needs a Python bool",
+            errors.TracerBoolConversionError))
 
     def __int__(self) -> int:
-        return int(self._concrete("int", errors.TracerIntegerConversionError))
+        return int(self._concrete("int", "int() needs a Python int",
+                                  errors.TracerIntegerConversionError))
 
     def __index__(self) -> int:
-        return self._concrete("int (used as an index or a size)",
+        return self._concrete("int", "an index or a size needs a Python int",
                               errors.TracerIntegerConversionError).__index__()
 
     def __float__(self) -> float:
-        return float(self._concrete("float", errors.ConcretizationTypeError))
+        return float(self._concrete("float", "float() needs a Python float",
+                                    errors.ConcretizationTypeError))
 
     def __complex__(self) -> complex:
-        return complex(self._concrete("complex", errors.ConcretizationTypeError))
+        return complex(self._concrete("complex", "complex() needs a Python complex",
+                                      errors.ConcretizationTypeError))
 
     def item(self) -> Any:
-        return np.asarray(self._concrete("scalar (.item())", errors.ConcretizationTypeError)
-                          ).item()
+        return np.asarray(self._concrete("item", ".item() needs a concrete value",
+                                         errors.ConcretizationTypeError)).item()
 
     def tolist(self) -> Any:
-        return np.asarray(self._concrete("list (.tolist())", errors.ConcretizationTypeError)
-                          ).tolist()
+        return np.asarray(self._concrete("item", ".tolist() needs a concrete value",
+                                         errors.ConcretizationTypeError)).tolist()
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         raise self._escaped_or_conversion_error()

@@ -322,7 +322,7 @@ def pp_jaxpr(jaxpr: Jaxpr, name: _Namer, indent: int = 0, lead: bool = False) ->
     invars = " ".join(_binder(v, name) for v in jaxpr.invars)
     head = f"{{ lambda {consts}; {invars}. let" if consts else f"{{ lambda ; {invars}. let"
     eqn_lines = [pp_eqn(e, name, indent + 4) for e in jaxpr.eqns]
-    outs = " ".join(_atom(a, name) for a in jaxpr.outvars)
+    outs = ", ".join(_atom(a, name) for a in jaxpr.outvars)
     outs = f"({outs},)" if len(jaxpr.outvars) == 1 else f"({outs})"
     start = pad if lead else ""
     if not eqn_lines:

@@ -9,16 +9,8 @@ from __future__ import annotations
 
 from functrans.primitives.contraction import *  # noqa: F401,F403
 from functrans.primitives.cumulative import *  # noqa: F401,F403
-from functrans.primitives.elementwise import (  # noqa: F401
-    abs_ as abs,
-    acos, acosh, add, asin, asinh, atan, atan2, atanh, bitcast_convert_type, bitwise_and,
-    bitwise_not, bitwise_or,
-    bitwise_xor, cbrt, ceil, clamp, conj, convert_element_type, copy, cos, cosh, digamma,
-    div, eq, erf, erf_inv, erfc, exp, exp2, expm1, floor, ge, gt, imag, integer_pow,
-    is_finite, le, lgamma, log, log1p, logistic, lt, mul, ne, neg, nextafter, real,
-    reciprocal, rem, rsqrt, select_n, shift_left, shift_right_arithmetic,
-    shift_right_logical, sign, sin, sinh, sqrt, square, stop_gradient, sub, tan, tanh,
-)
+from functrans.primitives.elementwise import *  # noqa: F401,F403
+from functrans.primitives.elementwise import abs_ as abs  # noqa: F401
 from functrans.primitives.elementwise import complex_ as complex  # noqa: F401
 from functrans.primitives.elementwise import max_ as max  # noqa: F401
 from functrans.primitives.elementwise import min_ as min  # noqa: F401

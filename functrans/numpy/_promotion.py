@@ -20,26 +20,33 @@ from functrans.errors import DtypeError, ShapeError
 _SCALARS = (bool, int, float, complex)
 
 
-def typeof(x: Any) -> tuple[np.dtype, bool]:
-    """(dtype, weak_type) of an fnp argument without converting it."""
+def info(x: Any) -> tuple[np.dtype, bool, tuple[int, ...]]:
+    """(dtype, weak_type, shape) of an fnp argument without converting it (hot path)."""
     t = type(x)
     if t is Array:
-        return x._value.dtype, x._weak
+        v = x._value
+        return v.dtype, x._weak, v.shape
+    if t in _SCALARS:
+        return dt.scalar_dtype(x), t is not bool, ()
     if isinstance(x, Tracer):
         a = x.aval
-        return a.dtype, a.weak_type
-    if t in _SCALARS:
-        return dt.scalar_dtype(x), t is not bool
+        return a.dtype, a.weak_type, a.shape
     if t is np.ndarray or isinstance(x, np.generic):
-        return dt.canonicalize(x.dtype), False
+        return dt.canonicalize(x.dtype), False, x.shape
     a = core.get_aval(asarray_leaf(x))
-    return a.dtype, a.weak_type
+    return a.dtype, a.weak_type, a.shape
+
+
+def typeof(x: Any) -> tuple[np.dtype, bool]:
+    """(dtype, weak_type) of an fnp argument without converting it."""
+    d, w, _ = info(x)
+    return d, w
 
 
 def asarray_leaf(x: Any) -> Any:
     """Accept NumPy-like inputs (lists, tuples, objects with __array__) as arrays."""
     t = type(x)
-    if t is Array or t in _SCALARS or t is np.ndarray or isinstance(x, (Tracer, np.generic)):
+    if t is Array or t in _SCALARS or isinstance(x, (Tracer, np.ndarray, np.generic)):
         return x
     if isinstance(x, (list, tuple)):
         from functrans.numpy._creation import asarray
@@ -139,37 +146,52 @@ def promote_dtypes(*args: Any, dtype: np.dtype | None = None) -> list[Any]:
     return [cast(a, dtype, weak) for a in args]
 
 
-def _inexact_type(args: Sequence[Any], name: str) -> tuple[np.dtype, bool]:
-    dtype, weak = result_type(*args)
-    if dtype.kind not in "fc":
-        # Integers and booleans compute in the default float type (as JAX does; NumPy would
-        # pick float64 for int64 inputs).
-        return dt.canonicalize(float), weak
-    return dtype, weak
-
-
 def promote_args(name: str, *args: Any) -> list[Any]:
     """Common dtype, then common shape: the arguments an elementwise primitive wants."""
     args = [asarray_leaf(a) for a in args]
-    return promote_shapes(name, *promote_dtypes(*args))
+    infos = [info(a) for a in args]
+    dtype, weak = dt.result_type_of(*[(d, w) for d, w, _ in infos])
+    return _finish(name, args, infos, dtype, weak)
+
+
+def _finish(name: str, args: list[Any], infos: list[tuple], dtype: np.dtype, weak: bool
+            ) -> list[Any]:
+    """Cast to ``dtype`` where needed and broadcast non-scalar operands to a common shape."""
+    out = [a if d == dtype and type(a) not in _SCALARS else cast(a, dtype, weak)
+           for a, (d, _, _) in zip(args, infos, strict=True)]
+    shapes = [s for _, _, s in infos]
+    first = None
+    for s in shapes:
+        if s:
+            if first is None:
+                first = s
+            elif s != first:
+                return promote_shapes(name, *out)
+    return out
 
 
 def promote_args_inexact(name: str, *args: Any) -> list[Any]:
     """Like promote_args, but integers and booleans become the default float dtype."""
     args = [asarray_leaf(a) for a in args]
-    dtype, weak = _inexact_type(args, name)
-    return promote_shapes(name, *[cast(a, dtype, weak) for a in args])
+    infos = [info(a) for a in args]
+    dtype, weak = dt.result_type_of(*[(d, w) for d, w, _ in infos])
+    if dtype.kind not in "fc":
+        # Integers and booleans compute in the default float type (as JAX does; NumPy would
+        # pick float64 for int64 inputs).
+        dtype = dt.canonicalize(float)
+    return _finish(name, args, infos, dtype, weak)
 
 
 def promote_args_numeric(name: str, *args: Any) -> list[Any]:
-    """Like promote_args, but booleans become the default int dtype (for arithmetic that
-    has no boolean meaning, e.g. subtract)."""
+    """Like promote_args, but booleans are refused (for arithmetic that has no boolean
+    meaning, e.g. subtract), as in NumPy."""
     args = [asarray_leaf(a) for a in args]
-    dtype, weak = result_type(*args)
+    infos = [info(a) for a in args]
+    dtype, weak = dt.result_type_of(*[(d, w) for d, w, _ in infos])
     if dtype == dt.bool_:
         raise DtypeError(f"functrans.numpy.{name}: not defined for boolean arrays; use "
                          f"logical_xor / logical_not, or convert with .astype(int)")
-    return promote_shapes(name, *[cast(a, dtype, weak) for a in args])
+    return _finish(name, args, infos, dtype, weak)
 
 
 def check_arraylike(name: str, *args: Any) -> None:

@@ -163,7 +163,8 @@ def var(a: Any, axis: Axis = None, dtype: Any = None, out: None = None, ddof: in
         a = cast(a, dt.canonicalize(dtype))
     d = typeof(a)[0]
     axes = canonical_axes("var", axis, len(shape_of(a)))
-    centered = lax.sub(a, mean(a, axes, keepdims=True, where=where))
+    from functrans.numpy._ufuncs import subtract
+    centered = subtract(a, mean(a, axes, keepdims=True, where=where))
     sq = lax.real(lax.mul(centered, lax.conj(centered))) if d.kind == "c" else \
         lax.mul(centered, centered)
     rd = typeof(sq)[0]

@@ -17,8 +17,8 @@ from functrans import dtypes as dt
 from functrans import lax
 from functrans.errors import DtypeError
 from functrans.numpy._promotion import (
-    asarray_leaf, cast, promote_args, promote_args_inexact, promote_args_numeric, promote_shapes,
-    typeof,
+    asarray_leaf, broadcast_shapes, broadcast_to, cast, promote_args, promote_args_inexact,
+    promote_args_numeric, promote_shapes, shape_of, typeof,
 )
 
 __all__: list[str] = []
@@ -424,22 +424,28 @@ def power(x: Any, y: Any, /) -> Any:
 
 
 def _int_pow(x: Any, y: Any) -> Any:
-    """Integer power by square-and-multiply over the exponent's bits (negative -> 0 except for
-    bases 1 and -1, as in NumPy's and JAX's integer semantics)."""
+    """Integer power by square-and-multiply over the exponent's bits. A negative exponent
+    gives 0, except for bases 1 and -1 (JAX's integer semantics; NumPy raises instead)."""
+    shape = broadcast_shapes("power", shape_of(x), shape_of(y))
+    x, y = broadcast_to(x, shape, "power"), broadcast_to(y, shape, "power")
     d = typeof(x)[0]
-    one, zero = cast(1, d), cast(0, d)
-    acc, base, e = lax.add(lax.mul(x, zero), one), x, y
+
+    def const(v: int) -> Any:
+        return broadcast_to(cast(v, d), shape, "power")
+
+    one, zero = const(1), const(0)
+    acc, base, e = one, x, y
     for _ in range(d.itemsize * 8 if d.kind == "u" else d.itemsize * 8 - 1):
         bit = lax.ne(lax.bitwise_and(e, one), zero)
         acc = lax.select_n(bit, acc, lax.mul(acc, base))
         base = lax.mul(base, base)
         e = lax.shift_right_logical(e, one)
     if d.kind == "i":
-        neg = lax.lt(y, zero)
-        neg_val = lax.select_n(lax.eq(x, one), lax.select_n(
-            lax.eq(x, lax.neg(one)), zero,
-            lax.select_n(lax.eq(lax.rem(y, cast(2, d)), zero), lax.neg(one), one)), one)
-        acc = lax.select_n(neg, acc, neg_val)
+        odd = lax.ne(lax.rem(y, const(2)), zero)
+        minus_one_pow = lax.select_n(odd, one, const(-1))
+        neg_val = lax.select_n(lax.eq(x, one),
+                               lax.select_n(lax.eq(x, const(-1)), zero, minus_one_pow), one)
+        acc = lax.select_n(lax.lt(y, zero), acc, neg_val)
     return acc
 
 

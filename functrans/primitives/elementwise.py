@@ -527,3 +527,14 @@ bitcast_convert_type_p = define_primitive(
 def bitcast_convert_type(operand: Any, new_dtype: Any) -> Any:
     """Reinterpret each element's bits as ``new_dtype`` (which must have the same size)."""
     return bitcast_convert_type_p.bind(operand, new_dtype=dt.canonicalize(new_dtype))
+
+
+# Everything ``functrans.lax`` re-exports: the primitives and their wrappers (names ending in
+# "_" are re-exported there without it).
+_BUILDERS = {"unary", "binary", "coerce_scalars"}
+__all__ = sorted(
+    name for name, value in list(globals().items())
+    if (isinstance(value, Primitive)
+        or getattr(value, "__module__", None) in ("functrans.lax", __name__))
+    and not name.startswith("_") and not name.endswith("_")
+    and name not in _BUILDERS and not isinstance(value, type))

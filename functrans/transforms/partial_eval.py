@@ -94,12 +94,18 @@ class StagingTrace(core.Trace):
                     f"its shape and dtype are known).")
         names = d.arg_names()
         shown = ", ".join(
-            f"'{names[i]}' ({self.invars[i].aval.str_short()})" if i < len(names)
+            f"{names[i]} ({self.invars[i].aval.str_short()})" if i < len(names)
             else f"#{i}" for i in deps)
         plural = "s" if len(deps) > 1 else ""
         return (f"The value depends on argument{plural} {shown} of {d.fun_location}, which "
                 f"{d.transform} traces abstractly: only shapes and dtypes are known, not "
                 f"values.")
+
+    def traced_arg_names(self, tracer: Tracer) -> list[str]:
+        names = self.debug.arg_names()
+        tops = [names[i].split("[")[0].split(".")[0] for i in self._input_dependencies(tracer)
+                if i < len(names)]
+        return list(dict.fromkeys(tops))
 
     def _input_dependencies(self, tracer: Tracer) -> list[int]:
         if not isinstance(tracer, StagingTracer):

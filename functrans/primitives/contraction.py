@@ -1,0 +1,288 @@
+"""The contraction primitive ``dot_general``, with ``lax.dot`` and the ``Precision`` enum.
+
+``dot_general`` sums products over paired *contracting* dimensions of lhs and rhs and maps over
+paired *batch* dimensions; the output dimensions are the batch ones, then lhs's free ones, then
+rhs's free ones, as in ``lax``. It is the workhorse of every MLP, so the NumPy impl turns any
+contraction into one ``np.matmul`` (BLAS for floats) of (batch, M, K) and (batch, K, N) views,
+and the plain matrix product is a single ``np.matmul`` with no copies. Imports ``core``,
+``dtypes``, ``errors``, ``registry``, ``rules`` and the axis helper of ``reductions``.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from typing import Any
+
+import numpy as np
+
+from functrans import core
+from functrans import dtypes as dt
+from functrans.core import ShapedArray
+from functrans.errors import DtypeError, ShapeError
+from functrans.primitives import rules
+from functrans.primitives.reductions import normalize_axis
+from functrans.primitives.registry import Example, define_primitive
+
+__all__ = ["Precision", "dot_general", "dot", "dot_general_p"]
+
+Dims = tuple[int, ...]
+DimensionNumbers = tuple[tuple[Dims, Dims], tuple[Dims, Dims]]
+
+
+class Precision(enum.Enum):
+    """``lax.Precision``: how accurately an accelerator should multiply float32 operands
+    (DEFAULT may use bfloat16 passes, HIGH three of them or tensorfloat32, HIGHEST float32).
+    The NumPy impl always computes at the operands' full precision and ignores it."""
+
+    DEFAULT = 0
+    HIGH = 1
+    HIGHEST = 2
+
+    @classmethod
+    def _missing_(cls, value: object) -> Precision | None:
+        if isinstance(value, str):
+            name = _PRECISION_NAMES.get(value.lower())
+            if name is not None:
+                return cls[name]
+        return None
+
+
+_PRECISION_NAMES = {
+    "default": "DEFAULT", "fastest": "DEFAULT", "bfloat16": "DEFAULT",
+    "high": "HIGH", "bfloat16_3x": "HIGH", "tensorfloat32": "HIGH",
+    "highest": "HIGHEST", "float32": "HIGHEST",
+}
+
+
+def canonicalize_precision(precision: Any) -> tuple[Precision, Precision] | None:
+    """None, or one ``Precision`` per operand (a single value or name applies to both)."""
+    if precision is None:
+        return None
+    pair = tuple(precision) if isinstance(precision, (tuple, list)) else (precision,) * 2
+    try:
+        if len(pair) != 2:
+            raise ValueError
+        return (Precision(pair[0]), Precision(pair[1]))
+    except ValueError:
+        raise ValueError(
+            f"functrans.lax.dot_general: precision must be None, a lax.Precision, one of "
+            f"{sorted(_PRECISION_NAMES)}, or a pair of these (one per operand); got "
+            f"{precision!r}") from None
+
+
+# --- dot_general --------------------------------------------------------------------------------
+
+
+def _compute_dtype(operand: np.dtype, out: np.dtype) -> np.dtype:
+    """The dtype to multiply and accumulate in: the preferred one when it is wider or of
+    another kind (int8 -> int32 accumulates exactly, ints -> float32 multiplies in floats), the
+    operands' own when the preferred float is narrower (round once, at the end)."""
+    if out == operand or operand.kind == "b" or out.kind != operand.kind:
+        return out
+    return out if out.itemsize >= operand.itemsize else operand
+
+
+def _contract(lhs: np.ndarray, rhs: np.ndarray, dimension_numbers: DimensionNumbers
+              ) -> np.ndarray:
+    (lc, rc), (lb, rb) = dimension_numbers
+    lf = tuple(d for d in range(lhs.ndim) if d not in lc and d not in lb)
+    rf = tuple(d for d in range(rhs.ndim) if d not in rc and d not in rb)
+    batch = tuple(lhs.shape[d] for d in lb)
+    lfree = tuple(lhs.shape[d] for d in lf)
+    rfree = tuple(rhs.shape[d] for d in rf)
+    b, m, n = math.prod(batch), math.prod(lfree), math.prod(rfree)
+    k = math.prod(lhs.shape[d] for d in lc)
+    # Transposes are views; the reshapes copy only when the dims to merge are not adjacent in
+    # memory. np.matmul hands row- or column-major matrices to BLAS as they are.
+    a = lhs.transpose(lb + lf + lc).reshape(b, m, k)
+    c = rhs.transpose(rb + rc + rf).reshape(b, k, n)
+    out = np.empty(batch + lfree + rfree, lhs.dtype)
+    # Writing through a (b, m, n) view of `out` returns a base array, not a reshaped view.
+    np.matmul(a, c, out=out.reshape(b, m, n))
+    return out
+
+
+def _dot_general_impl(lhs: np.ndarray, rhs: np.ndarray, *, dimension_numbers: DimensionNumbers,
+                      precision: tuple[Precision, Precision] | None = None,
+                      preferred_element_type: np.dtype | None = None) -> np.ndarray:
+    out_dtype = lhs.dtype if preferred_element_type is None else preferred_element_type
+    compute = _compute_dtype(lhs.dtype, out_dtype)
+    if compute != lhs.dtype:
+        lhs = lhs.astype(compute)
+        rhs = rhs.astype(compute)
+    with np.errstate(all="ignore"):
+        if dimension_numbers == (((1,), (0,)), ((), ())) and lhs.ndim == 2 and rhs.ndim == 2:
+            out = np.matmul(lhs, rhs)  # the MLP case: one BLAS call, nothing copied
+        else:
+            out = _contract(lhs, rhs, dimension_numbers)
+        return out if out.dtype == out_dtype else out.astype(out_dtype)
+
+
+def _check_dimension_numbers(dimension_numbers: Any) -> DimensionNumbers:
+    """The structure ((lhs_contracting, rhs_contracting), (lhs_batch, rhs_batch)) of ints."""
+    try:
+        (lc, rc), (lb, rb) = dimension_numbers
+        parts = (lc, rc, lb, rb)
+        ok = all(isinstance(p, tuple) for p in parts) and all(
+            isinstance(d, (int, np.integer)) and not isinstance(d, bool) for p in parts for d in p)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise TypeError(f"functrans.lax.dot_general: dimension_numbers must be "
+                        f"((lhs_contracting, rhs_contracting), (lhs_batch, rhs_batch)), each a "
+                        f"tuple of ints; got {dimension_numbers!r}")
+    return dimension_numbers
+
+
+def _preferred_kinds(dtype: np.dtype) -> tuple[str, str]:
+    """Which preferred_element_types suit operands of ``dtype``, as (kinds, description)."""
+    if dtype.kind == "b":
+        return "biufc", "any dtype"
+    if dtype.kind in "iu":
+        return "iuf", (f"an integer dtype that holds every {dtype} value (e.g. "
+                       f"{'int32' if dtype.itemsize < 4 else 'int64'}), or a floating dtype")
+    if dtype.kind == "f":
+        return "f", "a floating dtype"
+    return "c", "a complex dtype"
+
+
+def _check_preferred(dtype: np.dtype, preferred: Any) -> np.dtype:
+    if preferred is None:
+        return dtype
+    if not isinstance(preferred, np.dtype) or preferred not in dt.ALL:
+        raise TypeError(f"functrans.lax.dot_general: preferred_element_type must be None or a "
+                        f"dtype, got {preferred!r}")
+    kinds, allowed = _preferred_kinds(dtype)
+    ok = preferred.kind in kinds
+    if ok and dtype.kind in "iu" and preferred.kind in "iu":
+        ok = np.can_cast(dtype, preferred, "safe")
+    if not ok:
+        raise DtypeError(f"functrans.lax.dot_general: preferred_element_type {preferred} does "
+                         f"not suit {dtype} operands; use {allowed}")
+    return preferred
+
+
+def _dot_general_rule(lhs: ShapedArray, rhs: ShapedArray, *,
+                      dimension_numbers: DimensionNumbers,
+                      precision: tuple[Precision, Precision] | None = None,
+                      preferred_element_type: np.dtype | None = None) -> ShapedArray:
+    name = "functrans.lax.dot_general"
+    (lc, rc), (lb, rb) = _check_dimension_numbers(dimension_numbers)
+    dtype = rules.check_same_dtypes("dot_general", (lhs, rhs))
+    rules.check_dtype("dot_general", lhs, frozenset(dt.ALL), what="lhs")
+    for side, aval, contracting, batch in (("lhs", lhs, lc, lb), ("rhs", rhs, rc, rb)):
+        for what, dims in (("contracting", contracting), ("batch", batch)):
+            for d in dims:
+                if not 0 <= d < aval.ndim:
+                    raise ShapeError(f"{name}: {side} {what} dimension {d} is out of range for "
+                                     f"{side} {aval.str_short()} (rank {aval.ndim})")
+        if len(set(contracting + batch)) != len(contracting + batch):
+            raise ShapeError(f"{name}: each {side} dimension may be used once, but the "
+                             f"contracting dimensions {contracting} and batch dimensions "
+                             f"{batch} of {side} {aval.str_short()} repeat one")
+    shapes = f"lhs {lhs.str_short()} and rhs {rhs.str_short()}"
+    for what, ldims, rdims in (("contracting", lc, rc), ("batch", lb, rb)):
+        if len(ldims) != len(rdims):
+            raise ShapeError(f"{name}: lhs and rhs need as many {what} dimensions, got lhs "
+                             f"{ldims} and rhs {rdims} for {shapes}")
+        for dl, dr in zip(ldims, rdims, strict=True):
+            if lhs.shape[dl] != rhs.shape[dr]:
+                raise ShapeError(
+                    f"{name}: {what} dimensions have different sizes: lhs {lhs.str_short()} "
+                    f"dim {dl} ({lhs.shape[dl]}) vs rhs {rhs.str_short()} dim {dr} "
+                    f"({rhs.shape[dr]})")
+    if precision is not None and not (
+            isinstance(precision, tuple) and len(precision) == 2
+            and all(isinstance(p, Precision) for p in precision)):
+        raise TypeError(f"{name}: precision must be None or a pair of lax.Precision values, "
+                        f"got {precision!r}")
+    out_dtype = _check_preferred(dtype, preferred_element_type)
+    shape = (tuple(lhs.shape[d] for d in lb)
+             + tuple(s for d, s in enumerate(lhs.shape) if d not in lc and d not in lb)
+             + tuple(s for d, s in enumerate(rhs.shape) if d not in rc and d not in rb))
+    weak = lhs.weak_type and rhs.weak_type and out_dtype == dtype
+    return ShapedArray(shape, out_dtype, weak)
+
+
+def _preferred_sample_dtype(dtype: np.dtype) -> np.dtype:
+    """A preferred_element_type worth sampling for operands of ``dtype``."""
+    if dtype.kind == "b":
+        return dt.int32
+    if dtype.kind in "iu":
+        return dt.int32 if np.can_cast(dtype, dt.int32, "safe") else dt.float64
+    if dtype.kind == "f":
+        return {dt.float16: dt.float32, dt.float32: dt.float64}.get(dtype, dt.float32)
+    return dt.complex128 if dtype == dt.complex64 else dt.complex64
+
+
+def _dot_general_sample(dtype: np.dtype) -> list[Example]:
+    def dims(lc: Dims, rc: Dims, lb: Dims = (), rb: Dims = (), preferred: Any = None,
+             precision: Any = None) -> dict:
+        return {"dimension_numbers": ((lc, rc), (lb, rb)), "precision": precision,
+                "preferred_element_type": preferred}
+
+    cases = [
+        ((2, 3), (3, 4), dims((1,), (0,)), "matmul"),
+        ((3,), (3,), dims((0,), (0,)), "inner"),
+        ((2, 3), (3,), dims((1,), (0,)), "matvec"),
+        ((3, 2), (4, 3), dims((0,), (1,)), "transposed"),
+        ((2, 3, 4), (2, 4, 5), dims((2,), (1,), (0,), (0,)), "batched"),
+        ((3, 2, 4), (4, 5, 2), dims((2,), (0,), (1,), (2,)), "batch-inside"),
+        ((2, 3, 4), (4, 3, 5), dims((1, 2), (1, 0)), "two-contracting"),
+        ((), (3,), dims((), ()), "scalar"),
+        ((2,), (3,), dims((), ()), "outer"),
+        ((2, 0), (0, 3), dims((1,), (0,)), "empty-contraction"),
+        ((0, 3), (3, 2), dims((1,), (0,), precision=(Precision.HIGHEST,) * 2), "empty"),
+        ((2, 3), (3, 4), dims((1,), (0,), preferred=_preferred_sample_dtype(dtype)),
+         "preferred"),
+    ]
+    return [Example((rules.sample_array(ls, dtype, seed=2 * i),
+                     rules.sample_array(rs, dtype, seed=2 * i + 1)), params, note)
+            for i, (ls, rs, params, note) in enumerate(cases)]
+
+
+dot_general_p = define_primitive(
+    "dot_general", family="contraction", impl=_dot_general_impl,
+    abstract_eval=_dot_general_rule, dtypes=dt.ALL, sample=_dot_general_sample,
+    doc="contract lhs and rhs over paired dimensions, batching over others")
+
+
+def _normalize_dimension_numbers(lhs: Any, rhs: Any, dimension_numbers: Any
+                                 ) -> DimensionNumbers:
+    ln, rn = core.get_aval(lhs).ndim, core.get_aval(rhs).ndim
+    try:
+        (lc, rc), (lb, rb) = dimension_numbers
+        lc, lb = (tuple(normalize_axis(d, ln) for d in dims) for dims in (lc, lb))
+        rc, rb = (tuple(normalize_axis(d, rn) for d in dims) for dims in (rc, rb))
+    except (TypeError, ValueError):
+        raise TypeError(f"functrans.lax.dot_general: dimension_numbers must be "
+                        f"((lhs_contracting, rhs_contracting), (lhs_batch, rhs_batch)), each a "
+                        f"sequence of ints; got {dimension_numbers!r}") from None
+    return ((lc, rc), (lb, rb))
+
+
+def dot_general(lhs: Any, rhs: Any, dimension_numbers: Any, precision: Any = None,
+                preferred_element_type: Any = None) -> Any:
+    """General tensor contraction. ``dimension_numbers`` is ``((lhs_contracting,
+    rhs_contracting), (lhs_batch, rhs_batch))``; the result's dimensions are the batch ones,
+    then lhs's remaining ones, then rhs's. Integer products wrap in the operands' dtype unless
+    ``preferred_element_type`` asks for a wider one, which is also the result's dtype."""
+    preferred = None if preferred_element_type is None else dt.canonicalize(
+        preferred_element_type)
+    return dot_general_p.bind(
+        lhs, rhs, dimension_numbers=_normalize_dimension_numbers(lhs, rhs, dimension_numbers),
+        precision=canonicalize_precision(precision), preferred_element_type=preferred)
+
+
+def dot(lhs: Any, rhs: Any, precision: Any = None, preferred_element_type: Any = None) -> Any:
+    """Vector/matrix product: vector . vector, matrix @ vector, vector @ matrix or matrix @
+    matrix, contracting the last dimension of ``lhs`` with the first of ``rhs``."""
+    la, ra = core.get_aval(lhs), core.get_aval(rhs)
+    if not (1 <= la.ndim <= 2 and 1 <= ra.ndim <= 2 and la.shape[-1] == ra.shape[0]):
+        raise ShapeError(f"functrans.lax.dot: incompatible shapes {la.str_short()} and "
+                         f"{ra.str_short()}; lax.dot takes vectors and matrices (rank 1 or 2) "
+                         f"with lhs.shape[-1] == rhs.shape[0]. Use lax.dot_general for other "
+                         f"contractions.")
+    return dot_general(lhs, rhs, (((la.ndim - 1,), (0,)), ((), ())), precision=precision,
+                       preferred_element_type=preferred_element_type)
