@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from functrans import core, errors
+from functrans import errors
 from functrans.core import ShapedArray
 from functrans.errors import SourceInfo
 

@@ -20,7 +20,8 @@ from functrans.primitives.indexing import *  # noqa: F401,F403
 from functrans.primitives.reductions import *  # noqa: F401,F403
 from functrans.primitives.sorting import *  # noqa: F401,F403
 from functrans.primitives.structural import *  # noqa: F401,F403
-from functrans.primitives.structural import slice_ as slice  # noqa: F401
+from functrans.primitives.slicing import *  # noqa: F401,F403
+from functrans.primitives.slicing import slice_ as slice  # noqa: F401
 
 
 class RoundingMethod:

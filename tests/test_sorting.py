@@ -155,12 +155,28 @@ def test_sort_float_total_order_exact():
 
 def test_sort_complex_lexicographic_with_nan_parts():
     nan = np.nan
-    x = np.array([complex(nan, 0), complex(1, nan), 1 + 1j, 1 - 1j, complex(nan, nan),
+    x = np.array([complex(nan, 0), complex(1, nan), 2 + 0j, 1 + 1j, 1 - 1j, complex(nan, nan),
                   -1 + 0j, complex(nan, -1)], np.complex64)
     out = np.asarray(lax.sort(x))
-    want = np.array([-1 + 0j, 1 - 1j, 1 + 1j, complex(1, nan), complex(nan, -1),
+    # NumPy would put 2+0j before 1+nanj (it sorts every NaN-imaginary value after all others).
+    want = np.array([-1 + 0j, 1 - 1j, 1 + 1j, complex(1, nan), 2 + 0j, complex(nan, -1),
                      complex(nan, 0), complex(nan, nan)], np.complex64)
     same_bits(out, want)
+
+
+def test_sort_and_top_k_are_stable_on_long_rows():
+    # NumPy's default sorts are stable for short rows only (insertion sort below 16 elements),
+    # so this uses long rows full of ties, signed zeros and signed NaNs.
+    rng = np.random.default_rng(0)
+    pool = np.array([0.0, -0.0, 1.0, np.nan, -np.nan, -1.0], np.float32)
+    x = readonly(pool[rng.integers(0, len(pool), size=(3, 300))])
+    (out,) = S.sort_p.impl(x, dimension=1, is_stable=False, num_keys=1)
+    (want,) = sort_oracle([x], 1, 1)
+    same_bits(out, want)
+    values, indices = S.top_k_p.impl(x, k=300, axis=1)
+    want_values, want_indices = top_k_oracle(x, 300, 1)
+    np.testing.assert_array_equal(indices, want_indices)
+    same_bits(values, want_values)
 
 
 def test_sort_wrapper_structures():

@@ -1,4 +1,4 @@
-"""Structural primitives (functrans/primitives/structural.py) against NumPy oracles.
+"""Structural and slicing primitives (structural.py, slicing.py) against NumPy oracles.
 
 Every primitive's samples are checked for abstract_eval/impl agreement and eager/jaxpr
 agreement; hypothesis draws shapes and params (0-d and empty included) and compares with NumPy
@@ -20,7 +20,7 @@ from functrans import dtypes as dt
 from functrans.api import make_jaxpr
 from functrans.core import ShapedArray
 from functrans.errors import DtypeError, ShapeError
-from functrans.primitives import structural as S
+from functrans import lax as S  # structural.py and slicing.py, re-exported by lax
 from functrans.primitives.registry import all_primitives
 
 PRIMS = [p for p in all_primitives() if p.family == "structural"]

@@ -10,7 +10,6 @@ scalar broadcast (one equation), never a captured buffer. Imports ``core``, ``la
 from __future__ import annotations
 
 import operator
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np

@@ -26,6 +26,8 @@ from functrans.primitives.registry import Example, define_primitive
 
 __all__ = ["Precision", "dot_general", "dot", "dot_general_p"]
 
+_ALL = frozenset(dt.ALL)
+
 Dims = tuple[int, ...]
 DimensionNumbers = tuple[tuple[Dims, Dims], tuple[Dims, Dims]]
 
@@ -38,6 +40,9 @@ class Precision(enum.Enum):
     DEFAULT = 0
     HIGH = 1
     HIGHEST = 2
+
+    def __repr__(self) -> str:  # jaxprs print params with repr: keep it short
+        return f"Precision.{self.name}"
 
     @classmethod
     def _missing_(cls, value: object) -> Precision | None:
@@ -98,7 +103,8 @@ def _contract(lhs: np.ndarray, rhs: np.ndarray, dimension_numbers: DimensionNumb
     a = lhs.transpose(lb + lf + lc).reshape(b, m, k)
     c = rhs.transpose(rb + rc + rf).reshape(b, k, n)
     out = np.empty(batch + lfree + rfree, lhs.dtype)
-    # Writing through a (b, m, n) view of `out` returns a base array, not a reshaped view.
+    # Writing through a (b, m, n) view leaves the result in `out`, a base array: a reshaped
+    # view of matmul's result would be copied again when it is wrapped in an Array.
     np.matmul(a, c, out=out.reshape(b, m, n))
     return out
 
@@ -123,9 +129,8 @@ def _check_dimension_numbers(dimension_numbers: Any) -> DimensionNumbers:
     """The structure ((lhs_contracting, rhs_contracting), (lhs_batch, rhs_batch)) of ints."""
     try:
         (lc, rc), (lb, rb) = dimension_numbers
-        parts = (lc, rc, lb, rb)
-        ok = all(isinstance(p, tuple) for p in parts) and all(
-            isinstance(d, (int, np.integer)) and not isinstance(d, bool) for p in parts for d in p)
+        ok = (type(lc) is tuple and type(rc) is tuple and type(lb) is tuple
+              and type(rb) is tuple and all(type(d) is int for d in lc + rc + lb + rb))
     except (TypeError, ValueError):
         ok = False
     if not ok:
@@ -167,25 +172,28 @@ def _dot_general_rule(lhs: ShapedArray, rhs: ShapedArray, *,
                       dimension_numbers: DimensionNumbers,
                       precision: tuple[Precision, Precision] | None = None,
                       preferred_element_type: np.dtype | None = None) -> ShapedArray:
+    # This runs on every eager call and every trace: messages are built only on failure.
     name = "functrans.lax.dot_general"
     (lc, rc), (lb, rb) = _check_dimension_numbers(dimension_numbers)
-    dtype = rules.check_same_dtypes("dot_general", (lhs, rhs))
-    rules.check_dtype("dot_general", lhs, frozenset(dt.ALL), what="lhs")
+    if lhs.dtype != rhs.dtype:
+        rules.check_same_dtypes("dot_general", (lhs, rhs))
+    rules.check_dtype("dot_general", lhs, _ALL, what="lhs")
     for side, aval, contracting, batch in (("lhs", lhs, lc, lb), ("rhs", rhs, rc, rb)):
         for what, dims in (("contracting", contracting), ("batch", batch)):
             for d in dims:
                 if not 0 <= d < aval.ndim:
                     raise ShapeError(f"{name}: {side} {what} dimension {d} is out of range for "
                                      f"{side} {aval.str_short()} (rank {aval.ndim})")
-        if len(set(contracting + batch)) != len(contracting + batch):
+        used = contracting + batch
+        if len(set(used)) != len(used):
             raise ShapeError(f"{name}: each {side} dimension may be used once, but the "
                              f"contracting dimensions {contracting} and batch dimensions "
                              f"{batch} of {side} {aval.str_short()} repeat one")
-    shapes = f"lhs {lhs.str_short()} and rhs {rhs.str_short()}"
     for what, ldims, rdims in (("contracting", lc, rc), ("batch", lb, rb)):
         if len(ldims) != len(rdims):
             raise ShapeError(f"{name}: lhs and rhs need as many {what} dimensions, got lhs "
-                             f"{ldims} and rhs {rdims} for {shapes}")
+                             f"{ldims} and rhs {rdims} for lhs {lhs.str_short()} and rhs "
+                             f"{rhs.str_short()}")
         for dl, dr in zip(ldims, rdims, strict=True):
             if lhs.shape[dl] != rhs.shape[dr]:
                 raise ShapeError(
@@ -197,11 +205,11 @@ def _dot_general_rule(lhs: ShapedArray, rhs: ShapedArray, *,
             and all(isinstance(p, Precision) for p in precision)):
         raise TypeError(f"{name}: precision must be None or a pair of lax.Precision values, "
                         f"got {precision!r}")
-    out_dtype = _check_preferred(dtype, preferred_element_type)
+    out_dtype = _check_preferred(lhs.dtype, preferred_element_type)
     shape = (tuple(lhs.shape[d] for d in lb)
              + tuple(s for d, s in enumerate(lhs.shape) if d not in lc and d not in lb)
              + tuple(s for d, s in enumerate(rhs.shape) if d not in rc and d not in rb))
-    weak = lhs.weak_type and rhs.weak_type and out_dtype == dtype
+    weak = lhs.weak_type and rhs.weak_type and out_dtype == lhs.dtype
     return ShapedArray(shape, out_dtype, weak)
 
 

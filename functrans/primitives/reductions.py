@@ -151,9 +151,8 @@ def _reducer(name: str, impl: Callable, dtypes: tuple, doc: str) -> tuple[Primit
         return prim.bind(operand, axes=normalize_axes(operand, axes))
 
     wrapper.__name__ = wrapper.__qualname__ = name
-    wrapper.__doc__ = (f"{doc[0].upper()}{doc[1:]} of ``operand`` over ``axes`` (a sequence of "
-                       f"ints; negative ones count from the end). The result keeps the "
-                       f"operand's dtype.")
+    wrapper.__doc__ = (f"Reduce ``operand`` over ``axes`` (a sequence of ints; negative ones "
+                       f"count from the end) by {doc}. The result keeps the operand's dtype.")
     return prim, wrapper
 
 
