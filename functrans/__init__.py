@@ -11,6 +11,15 @@ from functrans.api import eval_shape, make_jaxpr  # noqa: F401
 from functrans.core import Array, ShapedArray, ShapeDtypeStruct  # noqa: F401
 from functrans.dtypes import float0  # noqa: F401
 from functrans import lax, numpy  # noqa: F401  (numpy installs Array's operators)
+from functrans.transforms.derivatives import (  # noqa: F401
+    grad, hessian, jacfwd, jacobian, jacrev, jvp, linear_transpose, linearize, value_and_grad,
+    vjp,
+)
+from functrans.transforms import custom_derivatives  # noqa: F401
+from functrans.transforms.checkpoint import (  # noqa: F401
+    checkpoint, checkpoint_name, checkpoint_policies, remat,
+)
+from functrans.transforms.custom_derivatives import custom_jvp, custom_vjp  # noqa: F401
 from functrans.tree_util import Partial  # noqa: F401
 
 __version__ = "0.1.0"

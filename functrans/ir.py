@@ -333,3 +333,21 @@ def pp_jaxpr(jaxpr: Jaxpr, name: _Namer, indent: int = 0, lead: bool = False) ->
             return one
     body = "\n".join(eqn_lines)
     return f"{start}{head}\n{body}\n{pad}  in {outs} }}"
+
+
+# --- dead-code elimination ----------------------------------------------------------------------
+
+
+def dce_jaxpr(jaxpr: Jaxpr) -> Jaxpr:
+    """``jaxpr`` without the equations whose results nothing uses (inputs are kept; effectful
+    primitives are kept)."""
+    live: set[Var] = {v for v in jaxpr.outvars if type(v) is Var}
+    kept = []
+    for eqn in reversed(jaxpr.eqns):
+        if eqn.prim.effectful or any(v in live for v in eqn.outvars):
+            kept.append(eqn)
+            live.update(a for a in eqn.invars if type(a) is Var)
+    if len(kept) == len(jaxpr.eqns):
+        return jaxpr
+    kept.reverse()
+    return Jaxpr(jaxpr.constvars, jaxpr.invars, jaxpr.outvars, kept, jaxpr.debug)

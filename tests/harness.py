@@ -47,3 +47,35 @@ def as_list(out: Any, prim: Primitive) -> list[Any]:
 
 def describe(ex: Example) -> str:
     return f"sample {ex.label()} params={ex.params}"
+
+
+# --- autodiff checkers ----------------------------------------------------------------------------
+
+def rng_like(x: Any, seed: int) -> np.ndarray:
+    """A random array of x's shape and dtype (complex gets a random imaginary part)."""
+    x = np.asarray(x)
+    r = np.random.default_rng(seed)
+    v = r.normal(size=x.shape)
+    if x.dtype.kind == "c":
+        v = v + 1j * r.normal(size=x.shape)
+    return v.astype(x.dtype)
+
+
+def inner(a: Any, b: Any) -> float:
+    """The real bilinear pairing functrans' (and JAX's) transposes are adjoint under."""
+    a, b = np.asarray(a), np.asarray(b)
+    return float(np.real(np.sum(a.astype(np.complex128) * b.astype(np.complex128))))
+
+
+def numerical_jvp(f: Any, args: list[np.ndarray], tangents: list[Any], eps: float = 1e-6
+                  ) -> list[np.ndarray]:
+    """Central differences of ``f`` (list of NumPy arrays in, list out) along ``tangents``
+    (None for inputs that are not differentiated)."""
+    def shifted(sign: float) -> list[np.ndarray]:
+        moved = [a if t is None else (a + sign * eps * np.asarray(t)).astype(a.dtype)
+                 for a, t in zip(args, tangents, strict=True)]
+        return [np.asarray(o) for o in f(*moved)]
+
+    plus, minus = shifted(1.0), shifted(-1.0)
+    return [(p - m) / (2 * eps) if p.dtype.kind in "fc" else np.zeros(p.shape)
+            for p, m in zip(plus, minus, strict=True)]

@@ -16,6 +16,7 @@ from functrans import core
 from functrans.ir import eval_jaxpr, typecheck_jaxpr
 from functrans.primitives.registry import all_primitives
 from tests.harness import as_list, assert_same_values, case_id, describe, registry_cases
+from tests.known_gaps import NO_SAMPLES
 
 CASES = list(registry_cases())
 
@@ -24,7 +25,7 @@ CASES = list(registry_cases())
 def test_abstract_eval_matches_impl(case):
     prim, dtype = case
     samples = prim.sample(dtype)
-    assert samples, f"{prim.name} has no samples for {dtype}"
+    assert samples or prim.name in NO_SAMPLES, f"{prim.name} has no samples for {dtype}"
     for ex in samples:
         avals = [core.get_aval(a) for a in ex.args]
         want = as_list(prim.abstract_eval(*avals, **ex.params), prim)
@@ -97,3 +98,133 @@ def test_registry_has_the_issue_primitives():
     scatter scatter_add iota sort top_k dot_general stop_gradient copy""".split()
     names = {p.name for p in all_primitives()}
     assert not set(required) - names, sorted(set(required) - names)
+
+
+# --- autodiff rules -----------------------------------------------------------------------------
+
+from functrans.primitives.ad_rules import Zero, tangent_aval  # noqa: E402
+from functrans.transforms import ad  # noqa: E402
+from tests.harness import inner, numerical_jvp, rng_like  # noqa: E402
+from tests.known_gaps import KNOWN_GAPS, NOT_FINITE_DIFFERENCES, gap  # noqa: E402
+
+# Exact-FD-checkable dtypes: the finite-difference oracle runs in the sample's own precision.
+_FD_DTYPES = {np.dtype(np.float64), np.dtype(np.complex128)}
+_AD_CASES = [c for c in CASES if c[1].kind in "fc"]
+
+
+def _differentiable(args: tuple) -> list[bool]:
+    return [np.asarray(a).dtype.kind in "fc" for a in args]
+
+
+def _impl_list(prim, params):
+    def f(*args):
+        return as_list(prim.impl(*args, **params), prim)
+    return f
+
+
+@pytest.mark.parametrize("case", _AD_CASES, ids=case_id)
+def test_jvp_matches_finite_differences(case):
+    prim, dtype = case
+    if prim.jvp is None:
+        assert gap(prim.name, "jvp"), f"{prim.name} has no jvp rule and no KNOWN_GAPS entry"
+        pytest.skip(gap(prim.name, "jvp"))
+    exact = not NOT_FINITE_DIFFERENCES.get(prim.name)
+    for k, ex in enumerate(prim.sample(dtype)):
+        diff = _differentiable(ex.args)
+        tangents = [rng_like(a, 10 + i) if d else None
+                    for i, (a, d) in enumerate(zip(ex.args, diff, strict=True))]
+        rule_tangents = [t if t is not None else Zero(tangent_aval(core.get_aval(a)))
+                         for a, t in zip(ex.args, tangents, strict=True)]
+        out, t_out = prim.jvp(list(ex.args), rule_tangents, **ex.params)
+        outs, t_outs = as_list(out, prim), as_list(t_out, prim)
+        for o, t in zip(outs, t_outs, strict=True):
+            want = tangent_aval(core.get_aval(o))
+            got = t.aval if type(t) is Zero else core.get_aval(t)
+            assert (got.shape, got.dtype) == (want.shape, want.dtype), (
+                f"{prim.name} {describe(ex)}: tangent {got.str_short()} for output "
+                f"{core.get_aval(o).str_short()}")
+        if dtype not in _FD_DTYPES or not exact:
+            continue
+        fd = numerical_jvp(_impl_list(prim, ex.params), list(ex.args), tangents)
+        for o, t, n in zip(outs, t_outs, fd, strict=True):
+            if np.asarray(o).dtype not in _FD_DTYPES:
+                continue  # FD in a low-precision output space is noise; checked elsewhere
+            t = np.zeros(n.shape) if type(t) is Zero else np.asarray(t)
+            np.testing.assert_allclose(t, n, rtol=1e-5, atol=1e-6,
+                                       err_msg=f"{prim.name} {describe(ex)}: jvp vs FD")
+
+
+def _pairing_tolerance(values) -> float:
+    """Relative tolerance of an inner-product identity, set by the least precise value."""
+    eps = [np.finfo(np.asarray(v).dtype).eps for v in values
+           if np.asarray(v).dtype.kind in "fc"]
+    return 1e-9 if not eps else max(1e-9, 20 * max(eps))
+
+
+def _vjp_of_prim(prim, args, params):
+    """Linearize one application of ``prim`` and return (outputs, linearized)."""
+    def f(*xs):
+        return as_list(prim.bind(*xs, **params), prim)
+    return ad.linearize_flat(f, list(args), core.DebugInfo("test", f))
+
+
+@pytest.mark.parametrize("case", _AD_CASES, ids=case_id)
+def test_vjp_is_the_transpose_of_the_jvp(case):
+    prim, dtype = case
+    if prim.jvp is None:
+        pytest.skip("no jvp rule (see test_jvp_matches_finite_differences)")
+    for ex in prim.sample(dtype):
+        lin = _vjp_of_prim(prim, ex.args, ex.params)
+        diff = _differentiable(ex.args)
+        tangents = [rng_like(a, 20 + i) if d else np.zeros(np.shape(a), ft.float0)
+                    for i, (a, d) in enumerate(zip(ex.args, diff, strict=True))]
+        t_outs = lin.jvp(tangents)
+        cts = [rng_like(o, 30 + i) if np.asarray(o).dtype.kind in "fc" else
+               np.zeros(np.shape(o), ft.float0)
+               for i, o in enumerate(lin.out_primals)]
+        ct_ins = lin.vjp(cts)
+        lhs = sum(inner(c, t) for c, t, z in zip(cts, t_outs, lin.out_zero, strict=True)
+                  if not z and np.asarray(c).dtype.kind in "fc")
+        rhs = sum(inner(c, t) for c, t, d in zip(ct_ins, tangents, diff, strict=True)
+                  if d and type(c) is not Zero)
+        scale = 1.0 + abs(lhs) + abs(rhs)
+        tol = _pairing_tolerance([*ex.args, *lin.out_primals])
+        assert abs(lhs - rhs) <= tol * scale, (
+            f"{prim.name} {describe(ex)}: <ct, J t> = {lhs} but <J^T ct, t> = {rhs}")
+
+
+_LINEAR = [c for c in _AD_CASES if c[0].transpose is not None]
+
+
+@pytest.mark.parametrize("case", _LINEAR, ids=case_id)
+def test_transpose_rule_is_the_adjoint(case):
+    """For each linear input alone: <ct, f(x)> = <f^T(ct), x> with the other inputs fixed."""
+    prim, dtype = case
+    for ex in prim.sample(dtype):
+        for i in prim.linear_in:
+            if i >= len(ex.args) or np.asarray(ex.args[i]).dtype.kind not in "fc":
+                continue
+            x = rng_like(ex.args[i], 40 + i)
+            args = list(ex.args)
+            args[i] = x
+            y = as_list(prim.impl(*args, **ex.params), prim)
+            cts = [rng_like(o, 50 + k) for k, o in enumerate(y)]
+            undefined = [ad.UndefinedPrimal(core.get_aval(a)) if j == i else a
+                         for j, a in enumerate(args)]
+            ct_arg = cts if prim.multiple_results else cts[0]
+            out = prim.transpose(ct_arg, *undefined, **ex.params)[i]
+            got = 0.0 if type(out) is Zero else inner(out, x)
+            want = sum(inner(c, o) for c, o in zip(cts, y, strict=True))
+            tol = _pairing_tolerance([*args, *y])
+            assert abs(got - want) <= tol * (1 + abs(want)), (
+                f"{prim.name} {describe(ex)} input {i}: <ct, f(x)> = {want}, "
+                f"<f^T ct, x> = {got}")
+
+
+def test_known_gaps_are_honest():
+    prims = {p.name: p for p in all_primitives()}
+    assert set(NOT_FINITE_DIFFERENCES) <= set(prims)
+    for (name, prop), reason in KNOWN_GAPS.items():
+        assert name in prims, f"KNOWN_GAPS names unknown primitive {name}"
+        assert getattr(prims[name], prop) is None, (
+            f"{name} now has a {prop} rule: remove it from KNOWN_GAPS ({reason})")

@@ -19,6 +19,10 @@ from functrans import dtypes as dt
 from functrans.core import ShapedArray
 from functrans.errors import DtypeError, ShapeError
 from functrans.primitives import rules, special
+from functrans.primitives.ad_rules import (
+    Zero, broadcast_to_aval, check_linear_in_one, is_undefined, jvp_linear, jvp_partials,
+    jvp_zero, tangent_aval, transpose_elementwise, unbroadcast, zeros_like_aval,
+)
 from functrans.primitives.registry import Example, Primitive, define_primitive
 from functrans.primitives.rules import elementwise_sample
 
@@ -162,61 +166,213 @@ def _round_rule(x: ShapedArray, rounding_method: int = 0) -> ShapedArray:
     return x
 
 
-neg_p, neg = unary("neg", np.negative, NUMERIC, doc="-x")
-sign_p, sign = unary("sign", _sign, NUMERIC, doc="sign of x (x/|x| for complex)")
-floor_p, floor = unary("floor", np.floor, FLOATING, doc="largest integer <= x")
-ceil_p, ceil = unary("ceil", np.ceil, FLOATING, doc="smallest integer >= x")
+# --- derivative helpers (the rules below call them when they differentiate) ------------------
+
+
+def _c(x: Any, value: Any) -> np.ndarray:
+    """``value`` as a 0-d constant of ``x``'s dtype (real dtype for real values of complex x
+    are promoted by NumPy, so use x's own dtype)."""
+    return np.asarray(value, core.get_aval(x).dtype)
+
+
+def _linear(fn: Callable, linear_in: tuple[int, ...] = (0,)) -> dict[str, Any]:
+    """transpose/linear_in fields for a unary linear primitive whose transpose is ``fn``."""
+
+    def transpose(ct: Any, *args: Any, **params: Any) -> list[Any]:
+        if type(ct) is Zero:
+            return [Zero(tangent_aval(a.aval)) if is_undefined(a) else None for a in args]
+        return fn(ct, *args, **params)
+
+    return {"transpose": transpose, "linear_in": linear_in}
+
+
+def _bilinear_transpose(name: str, lhs: Callable, rhs: Callable) -> Callable:
+    """Transpose of a product linear in each operand separately (mul)."""
+
+    def rule(ct: Any, x: Any, y: Any) -> list[Any]:
+        check_linear_in_one(name, (x, y))
+        if is_undefined(x):
+            out = Zero(tangent_aval(x.aval)) if type(ct) is Zero else lhs(ct, y)
+            return [unbroadcast(out, x.aval), None]
+        out = Zero(tangent_aval(y.aval)) if type(ct) is Zero else rhs(x, ct)
+        return [None, unbroadcast(out, y.aval)]
+
+    return rule
+
+
+def _mask(pred: Any, like: Any) -> Any:
+    """A 0/1 array of ``like``'s dtype from a boolean (lets 0-d operands broadcast freely)."""
+    return convert_element_type(pred, core.get_aval(like).dtype)
+
+
+def _abs_jvp(g: Any, ans: Any, x: Any) -> Any:
+    if core.get_aval(x).dtype.kind != "c":
+        return mul(g, sign(x))
+    # d|x| = Re(conj(x) dx) / |x|, and 0 at x = 0.
+    zero = _mask(eq(ans, _c(ans, 0)), ans)
+    safe = add(ans, zero)
+    return mul(div(real(mul(conj(x), g)), safe), sub(_c(ans, 1), zero))
+
+
+def _sign_jvp(g: Any, ans: Any, x: Any) -> Any:
+    """Zero for real x (piecewise constant). For complex x, sign(x) = x/|x| is smooth away from
+    0: d sign = (dx - sign * Re(conj(sign) dx)) / |x| (JAX returns zero here, which is wrong)."""
+    if core.get_aval(x).dtype.kind != "c":
+        return mul(g, _c(x, 0))
+    mag = abs_(x)
+    zero = _mask(eq(mag, _c(mag, 0)), mag)
+    radial = real(mul(conj(ans), g))
+    tangential = sub(g, mul(ans, convert_element_type(radial, core.get_aval(x).dtype)))
+    scale = div(sub(_c(mag, 1), zero), add(mag, zero))
+    return mul(tangential, convert_element_type(scale, core.get_aval(x).dtype))
+
+
+def _integer_pow_jvp(g: Any, x: Any, y: int) -> Any:
+    if y == 0:
+        return mul(g, _c(x, 0))
+    if y == 1:
+        return g
+    return mul(g, mul(_c(x, y), integer_pow(x, y - 1)))
+
+
+def _rem_jvp_rhs(g: Any, x: Any, y: Any) -> Any:
+    q = div(x, y)
+    return neg(mul(g, mul(sign(q), floor(abs_(q)))))
+
+
+def _pow_jvp_lhs(g: Any, ans: Any, x: Any, y: Any) -> Any:
+    # y * x**(y-1), written so that y == 0 gives 0 even where x == 0.
+    y_zero = _mask(eq(y, _c(y, 0)), y)
+    safe_y = add(y, y_zero)
+    jac = mul(mul(safe_y, pow_(x, sub(safe_y, _c(y, 1)))), sub(_c(y, 1), y_zero))
+    return mul(g, jac)
+
+
+def _pow_jvp_rhs(g: Any, ans: Any, x: Any, y: Any) -> Any:
+    # log(x) * x**y, taken as 0 where x == 0 (the limit along real y > 0).
+    safe_x = add(x, _mask(eq(x, _c(x, 0)), x))
+    return mul(g, mul(log(safe_x), ans))
+
+
+def _balanced_eq(x: Any, z: Any, y: Any) -> Any:
+    """1 where x alone attains the extreme z, 1/2 where x and y tie, 0 elsewhere."""
+    x_eq, y_eq = _mask(eq(x, z), z), _mask(eq(y, z), z)
+    return mul(x_eq, sub(_c(z, 1), mul(_c(z, 0.5), y_eq)))
+
+
+def _sum_sq(x: Any, y: Any) -> Any:
+    return add(mul(x, x), mul(y, y))
+
+
+neg_p, neg = unary("neg", np.negative, NUMERIC, doc="-x",
+                  jvp=jvp_linear(), **_linear(lambda ct, x: [neg(ct)]))
+sign_p, sign = unary("sign", _sign, NUMERIC, doc="sign of x (x/|x| for complex)",
+                     jvp=jvp_partials(lambda g, ans, x: _sign_jvp(g, ans, x), with_ans=True))
+floor_p, floor = unary("floor", np.floor, FLOATING, doc="largest integer <= x", jvp=jvp_zero())
+ceil_p, ceil = unary("ceil", np.ceil, FLOATING, doc="smallest integer >= x", jvp=jvp_zero())
 round_p = define_primitive(
     "round", family="unary", impl=_round, abstract_eval=_round_rule, dtypes=FLOATING,
     sample=elementwise_sample(1, "real", params=({"rounding_method": 0},
                                                  {"rounding_method": 1})),
+    jvp=jvp_zero(),
     doc="round to integer: rounding_method 0 = half away from zero, 1 = half to even")
 is_finite_p, is_finite = unary("is_finite", np.isfinite, FLOATING, out_dtype=lambda d: dt.bool_,
-                               doc="x is neither infinite nor NaN")
-abs_p, abs_ = unary("abs", np.abs, NUMERIC, out_dtype=rules.real_dtype, doc="|x|")
-exp_p, exp = unary("exp", np.exp, INEXACT, domain="exp", doc="e**x")
-exp2_p, exp2 = unary("exp2", _exp2, INEXACT, domain="exp", doc="2**x")
-expm1_p, expm1 = unary("expm1", np.expm1, INEXACT, domain="small", doc="e**x - 1")
-log_p, log = unary("log", np.log, INEXACT, domain="positive", doc="natural logarithm")
-log1p_p, log1p = unary("log1p", np.log1p, INEXACT, domain="positive", doc="log(1 + x)")
-sqrt_p, sqrt = unary("sqrt", np.sqrt, INEXACT, domain="positive", doc="square root")
-rsqrt_p, rsqrt = unary("rsqrt", _rsqrt, INEXACT, domain="positive", doc="1 / sqrt(x)")
-cbrt_p, cbrt = unary("cbrt", np.cbrt, FLOATING, domain="nonzero", doc="cube root")
-sin_p, sin = unary("sin", np.sin, INEXACT, doc="sine")
-cos_p, cos = unary("cos", np.cos, INEXACT, doc="cosine")
-tan_p, tan = unary("tan", np.tan, INEXACT, domain="small", doc="tangent")
-asin_p, asin = unary("asin", np.arcsin, INEXACT, domain="unit", doc="inverse sine")
-acos_p, acos = unary("acos", np.arccos, INEXACT, domain="unit", doc="inverse cosine")
-atan_p, atan = unary("atan", np.arctan, INEXACT, doc="inverse tangent")
-sinh_p, sinh = unary("sinh", np.sinh, INEXACT, doc="hyperbolic sine")
-cosh_p, cosh = unary("cosh", np.cosh, INEXACT, doc="hyperbolic cosine")
-tanh_p, tanh = unary("tanh", np.tanh, INEXACT, doc="hyperbolic tangent")
-asinh_p, asinh = unary("asinh", np.arcsinh, INEXACT, doc="inverse hyperbolic sine")
-acosh_p, acosh = unary("acosh", np.arccosh, INEXACT, domain="ge1", doc="inverse hyperbolic cosine")
-atanh_p, atanh = unary("atanh", np.arctanh, INEXACT, domain="unit", doc="inverse hyperbolic tangent")
-logistic_p, logistic = unary("logistic", _logistic, INEXACT, doc="1 / (1 + e**-x)")
-erf_p, erf = unary("erf", special.erf, FLOATING, doc="error function")
-erfc_p, erfc = unary("erfc", special.erfc, FLOATING, doc="1 - erf(x), accurate for large x")
+                               doc="x is neither infinite nor NaN", jvp=jvp_zero())
+abs_p, abs_ = unary("abs", np.abs, NUMERIC, out_dtype=rules.real_dtype, doc="|x|",
+                    jvp=jvp_partials(lambda g, ans, x: _abs_jvp(g, ans, x), with_ans=True))
+exp_p, exp = unary("exp", np.exp, INEXACT, domain="exp", doc="e**x",
+                   jvp=jvp_partials(lambda g, ans, x: mul(g, ans), with_ans=True))
+exp2_p, exp2 = unary("exp2", _exp2, INEXACT, domain="exp", doc="2**x",
+                     jvp=jvp_partials(lambda g, ans, x: mul(g, mul(ans, _c(x, np.log(2)))),
+                                      with_ans=True))
+expm1_p, expm1 = unary("expm1", np.expm1, INEXACT, domain="small", doc="e**x - 1",
+                       jvp=jvp_partials(lambda g, ans, x: mul(g, add(ans, _c(x, 1))),
+                                        with_ans=True))
+log_p, log = unary("log", np.log, INEXACT, domain="positive", doc="natural logarithm",
+                   jvp=jvp_partials(lambda g, x: div(g, x)))
+log1p_p, log1p = unary("log1p", np.log1p, INEXACT, domain="positive", doc="log(1 + x)",
+                       jvp=jvp_partials(lambda g, x: div(g, add(x, _c(x, 1)))))
+sqrt_p, sqrt = unary("sqrt", np.sqrt, INEXACT, domain="positive", doc="square root",
+                     jvp=jvp_partials(lambda g, ans, x: div(g, mul(ans, _c(x, 2))),
+                                      with_ans=True))
+rsqrt_p, rsqrt = unary("rsqrt", _rsqrt, INEXACT, domain="positive", doc="1 / sqrt(x)",
+                       jvp=jvp_partials(lambda g, ans, x: mul(g, mul(_c(x, -0.5),
+                                                                     div(ans, x))),
+                                        with_ans=True))
+cbrt_p, cbrt = unary("cbrt", np.cbrt, FLOATING, domain="nonzero", doc="cube root",
+                     jvp=jvp_partials(lambda g, ans, x: mul(g, div(_c(x, 1 / 3),
+                                                                   mul(ans, ans))),
+                                      with_ans=True))
+sin_p, sin = unary("sin", np.sin, INEXACT, doc="sine",
+                   jvp=jvp_partials(lambda g, x: mul(g, cos(x))))
+cos_p, cos = unary("cos", np.cos, INEXACT, doc="cosine",
+                   jvp=jvp_partials(lambda g, x: neg(mul(g, sin(x)))))
+tan_p, tan = unary("tan", np.tan, INEXACT, domain="small", doc="tangent",
+                   jvp=jvp_partials(lambda g, ans, x: mul(g, add(_c(x, 1), mul(ans, ans))),
+                                    with_ans=True))
+asin_p, asin = unary("asin", np.arcsin, INEXACT, domain="unit", doc="inverse sine",
+                     jvp=jvp_partials(lambda g, x: mul(g, rsqrt(sub(_c(x, 1), mul(x, x))))))
+acos_p, acos = unary("acos", np.arccos, INEXACT, domain="unit", doc="inverse cosine",
+                     jvp=jvp_partials(lambda g, x: neg(mul(g, rsqrt(sub(_c(x, 1),
+                                                                        mul(x, x)))))))
+atan_p, atan = unary("atan", np.arctan, INEXACT, doc="inverse tangent",
+                     jvp=jvp_partials(lambda g, x: div(g, add(_c(x, 1), mul(x, x)))))
+sinh_p, sinh = unary("sinh", np.sinh, INEXACT, doc="hyperbolic sine",
+                     jvp=jvp_partials(lambda g, x: mul(g, cosh(x))))
+cosh_p, cosh = unary("cosh", np.cosh, INEXACT, doc="hyperbolic cosine",
+                     jvp=jvp_partials(lambda g, x: mul(g, sinh(x))))
+tanh_p, tanh = unary("tanh", np.tanh, INEXACT, doc="hyperbolic tangent",
+                     jvp=jvp_partials(lambda g, ans, x: mul(g, sub(_c(x, 1), mul(ans, ans))),
+                                      with_ans=True))
+asinh_p, asinh = unary("asinh", np.arcsinh, INEXACT, doc="inverse hyperbolic sine",
+                       jvp=jvp_partials(lambda g, x: mul(g, rsqrt(add(mul(x, x), _c(x, 1))))))
+acosh_p, acosh = unary("acosh", np.arccosh, INEXACT, domain="ge1",
+                       doc="inverse hyperbolic cosine",
+                       jvp=jvp_partials(lambda g, x: mul(g, rsqrt(mul(sub(x, _c(x, 1)),
+                                                                      add(x, _c(x, 1)))))))
+atanh_p, atanh = unary("atanh", np.arctanh, INEXACT, domain="unit",
+                       doc="inverse hyperbolic tangent",
+                       jvp=jvp_partials(lambda g, x: div(g, sub(_c(x, 1), mul(x, x)))))
+logistic_p, logistic = unary("logistic", _logistic, INEXACT, doc="1 / (1 + e**-x)",
+                             jvp=jvp_partials(lambda g, ans, x: mul(g, mul(ans, sub(_c(x, 1),
+                                                                                    ans))),
+                                              with_ans=True))
+erf_p, erf = unary("erf", special.erf, FLOATING, doc="error function",
+                   jvp=jvp_partials(lambda g, x: mul(g, mul(_c(x, 2 / np.sqrt(np.pi)),
+                                                            exp(neg(mul(x, x)))))))
+erfc_p, erfc = unary("erfc", special.erfc, FLOATING, doc="1 - erf(x), accurate for large x",
+                     jvp=jvp_partials(lambda g, x: mul(g, mul(_c(x, -2 / np.sqrt(np.pi)),
+                                                              exp(neg(mul(x, x)))))))
 erf_inv_p, erf_inv = unary("erf_inv", special.erf_inv, FLOATING, domain="unit",
-                           doc="inverse error function")
+                           doc="inverse error function",
+                           jvp=jvp_partials(lambda g, ans, x: mul(g, mul(
+                               _c(x, np.sqrt(np.pi) / 2), exp(mul(ans, ans)))), with_ans=True))
 lgamma_p, lgamma = unary("lgamma", special.lgamma, FLOATING, domain="positive",
-                         doc="log |Gamma(x)|")
+                         doc="log |Gamma(x)|",
+                         jvp=jvp_partials(lambda g, x: mul(g, digamma(x))))
 digamma_p, digamma = unary("digamma", special.digamma, FLOATING, domain="positive",
                            doc="d/dx log Gamma(x)")
 integer_pow_p = define_primitive(
     "integer_pow", family="unary", impl=_quiet(_integer_pow), abstract_eval=_integer_pow_rule,
     dtypes=NUMERIC, sample=elementwise_sample(1, "real", params=({"y": 2}, {"y": 3}, {"y": 0})),
+    jvp=jvp_partials(lambda g, x, y: _integer_pow_jvp(g, x, y)),
     doc="x ** y for a static Python int y")
-square_p, square = unary("square", np.square, NUMERIC, doc="x * x")
+square_p, square = unary("square", np.square, NUMERIC, doc="x * x",
+                         jvp=jvp_partials(lambda g, x: mul(g, mul(x, _c(x, 2)))))
 reciprocal_p, reciprocal = unary("reciprocal", _reciprocal, INEXACT, domain="nonzero",
-                                 doc="1 / x")
+                                 doc="1 / x",
+                                 jvp=jvp_partials(lambda g, ans, x: neg(mul(g, mul(ans, ans))),
+                                                  with_ans=True))
 not_p, bitwise_not = unary("not", np.invert, INTEGER + BOOL, family="logical",
-                           doc="bitwise not (logical not for booleans)")
+                           doc="bitwise not (logical not for booleans)", jvp=jvp_zero())
 real_p, real = unary("real", np.real, COMPLEX, out_dtype=rules.real_dtype,
-                     doc="real part of a complex number")
+                     doc="real part of a complex number",
+                     jvp=jvp_linear(), **_linear(lambda ct, x: [complex_(ct, _c(ct, 0))]))
 imag_p, imag = unary("imag", np.imag, COMPLEX, out_dtype=rules.real_dtype,
-                     doc="imaginary part of a complex number")
-conj_p, conj = unary("conj", np.conj, INEXACT, doc="complex conjugate")
+                     doc="imaginary part of a complex number",
+                     jvp=jvp_linear(), **_linear(lambda ct, x: [complex_(_c(ct, 0), neg(ct))]))
+conj_p, conj = unary("conj", np.conj, INEXACT, doc="complex conjugate",
+                     jvp=jvp_linear(), **_linear(lambda ct, x: [conj(ct)]))
 
 
 def round_(x: Any, rounding_method: int = 0) -> Any:
@@ -293,50 +449,84 @@ def _complex(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (x + 1j * y).astype(rules.complex_dtype(x.dtype))
 
 
-add_p, add = binary("add", np.add, NUMERIC, doc="x + y")
-sub_p, sub = binary("sub", np.subtract, NUMERIC, doc="x - y")
-mul_p, mul = binary("mul", np.multiply, NUMERIC, doc="x * y")
+add_p, add = binary("add", np.add, NUMERIC, doc="x + y",
+                   jvp=jvp_partials(lambda g, x, y: g, lambda g, x, y: g),
+                   transpose=transpose_elementwise(lambda ct, x, y: ct, lambda ct, x, y: ct),
+                   linear_in=(0, 1))
+sub_p, sub = binary("sub", np.subtract, NUMERIC, doc="x - y",
+                   jvp=jvp_partials(lambda g, x, y: g, lambda g, x, y: neg(g)),
+                   transpose=transpose_elementwise(lambda ct, x, y: ct,
+                                                   lambda ct, x, y: neg(ct)),
+                   linear_in=(0, 1))
+mul_p, mul = binary("mul", np.multiply, NUMERIC, doc="x * y",
+                   jvp=jvp_partials(lambda g, x, y: mul(g, y), lambda g, x, y: mul(x, g)),
+                   transpose=_bilinear_transpose("mul", lambda ct, y: mul(ct, y),
+                                                 lambda x, ct: mul(x, ct)),
+                   linear_in=(0, 1))
 div_p, div = binary("div", _div, NUMERIC, domain=("real", "nonzero"),
-                    doc="x / y; integer division truncates toward zero (C semantics)")
+                    doc="x / y; integer division truncates toward zero (C semantics)",
+                    jvp=jvp_partials(lambda g, ans, x, y: div(g, y),
+                                     lambda g, ans, x, y: neg(mul(g, div(ans, y))),
+                                     with_ans=True),
+                    transpose=transpose_elementwise(lambda ct, x, y: div(ct, y), None),
+                    linear_in=(0,))
 rem_p, rem = binary("rem", _rem, REAL, domain=("real", "nonzero"),
-                    doc="remainder with the sign of x (C fmod semantics)")
-pow_p, pow_ = binary("pow", _pow, INEXACT, domain=("positive", "real"), doc="x ** y")
-max_p, max_ = binary("max", np.maximum, REAL + BOOL, doc="elementwise maximum (NaN propagates)")
-min_p, min_ = binary("min", np.minimum, REAL + BOOL, doc="elementwise minimum (NaN propagates)")
-atan2_p, atan2 = binary("atan2", np.arctan2, FLOATING, doc="arctangent of x / y by quadrant")
+                    doc="remainder with the sign of x (C fmod semantics)",
+                    jvp=jvp_partials(lambda g, x, y: g, lambda g, x, y: _rem_jvp_rhs(g, x, y)))
+pow_p, pow_ = binary("pow", _pow, INEXACT, domain=("positive", "real"), doc="x ** y",
+                     jvp=jvp_partials(lambda g, ans, x, y: _pow_jvp_lhs(g, ans, x, y),
+                                      lambda g, ans, x, y: _pow_jvp_rhs(g, ans, x, y),
+                                      with_ans=True))
+max_p, max_ = binary("max", np.maximum, REAL + BOOL, doc="elementwise maximum (NaN propagates)",
+                     jvp=jvp_partials(lambda g, ans, x, y: mul(g, _balanced_eq(x, ans, y)),
+                                      lambda g, ans, x, y: mul(g, _balanced_eq(y, ans, x)),
+                                      with_ans=True))
+min_p, min_ = binary("min", np.minimum, REAL + BOOL, doc="elementwise minimum (NaN propagates)",
+                     jvp=jvp_partials(lambda g, ans, x, y: mul(g, _balanced_eq(x, ans, y)),
+                                      lambda g, ans, x, y: mul(g, _balanced_eq(y, ans, x)),
+                                      with_ans=True))
+atan2_p, atan2 = binary("atan2", np.arctan2, FLOATING, doc="arctangent of x / y by quadrant",
+                        jvp=jvp_partials(lambda g, x, y: mul(g, div(y, _sum_sq(x, y))),
+                                         lambda g, x, y: neg(mul(g, div(x, _sum_sq(x, y))))))
 nextafter_p, nextafter = binary("nextafter", np.nextafter, FLOATING,
-                                doc="next float after x toward y")
-complex_p, complex_ = binary("complex", _complex, (dt.float32, dt.float64),
-                            out_dtype=rules.complex_dtype, doc="x + 1j * y")
+                                doc="next float after x toward y",
+                                jvp=jvp_partials(lambda g, x, y: g, None))
+complex_p, complex_ = binary(
+    "complex", _complex, (dt.float32, dt.float64), out_dtype=rules.complex_dtype,
+    doc="x + 1j * y", jvp=jvp_linear(),
+    transpose=transpose_elementwise(lambda ct, x, y: real(ct), lambda ct, x, y: imag(neg(ct))),
+    linear_in=(0, 1))
 and_p, bitwise_and = binary("and", np.bitwise_and, INTEGER + BOOL, family="logical",
-                            doc="bitwise and (logical and for booleans)")
+                            doc="bitwise and (logical and for booleans)", jvp=jvp_zero())
 or_p, bitwise_or = binary("or", np.bitwise_or, INTEGER + BOOL, family="logical",
-                          doc="bitwise or (logical or for booleans)")
+                          doc="bitwise or (logical or for booleans)", jvp=jvp_zero())
 xor_p, bitwise_xor = binary("xor", np.bitwise_xor, INTEGER + BOOL, family="logical",
-                            doc="bitwise exclusive or")
+                            doc="bitwise exclusive or", jvp=jvp_zero())
 shift_left_p, shift_left = binary("shift_left", _shift_left, INTEGER, family="logical",
-                                  doc="x << y (0 when y is out of range)")
+                                  doc="x << y (0 when y is out of range)", jvp=jvp_zero())
 shift_right_arithmetic_p, shift_right_arithmetic = binary(
     "shift_right_arithmetic", _shift_right_arithmetic, INTEGER, family="logical",
-    doc="x >> y, filling with the sign bit")
+    doc="x >> y, filling with the sign bit", jvp=jvp_zero())
 shift_right_logical_p, shift_right_logical = binary(
     "shift_right_logical", _shift_right_logical, INTEGER, family="logical",
-    doc="x >> y, filling with zeros")
+    doc="x >> y, filling with zeros", jvp=jvp_zero())
 
 
 def _bool_out(d: np.dtype) -> np.dtype:
     return dt.bool_
 
 
-eq_p, eq = binary("eq", np.equal, ALL, out_dtype=_bool_out, family="compare", doc="x == y")
-ne_p, ne = binary("ne", np.not_equal, ALL, out_dtype=_bool_out, family="compare", doc="x != y")
-lt_p, lt = binary("lt", np.less, REAL + BOOL, out_dtype=_bool_out, family="compare", doc="x < y")
-le_p, le = binary("le", np.less_equal, REAL + BOOL, out_dtype=_bool_out, family="compare",
-                  doc="x <= y")
-gt_p, gt = binary("gt", np.greater, REAL + BOOL, out_dtype=_bool_out, family="compare",
-                  doc="x > y")
-ge_p, ge = binary("ge", np.greater_equal, REAL + BOOL, out_dtype=_bool_out, family="compare",
-                  doc="x >= y")
+def _compare(name: str, impl: Callable, dtypes: tuple, doc: str) -> tuple[Primitive, Callable]:
+    return binary(name, impl, dtypes, out_dtype=_bool_out, family="compare", doc=doc,
+                  jvp=jvp_zero())
+
+
+eq_p, eq = _compare("eq", np.equal, ALL, "x == y")
+ne_p, ne = _compare("ne", np.not_equal, ALL, "x != y")
+lt_p, lt = _compare("lt", np.less, REAL + BOOL, "x < y")
+le_p, le = _compare("le", np.less_equal, REAL + BOOL, "x <= y")
+gt_p, gt = _compare("gt", np.greater, REAL + BOOL, "x > y")
+ge_p, ge = _compare("ge", np.greater_equal, REAL + BOOL, "x >= y")
 
 
 # --- select_n, clamp ----------------------------------------------------------------------------
@@ -385,9 +575,45 @@ def _select_n_sample(dtype: np.dtype) -> list[Example]:
     return out
 
 
+def _select_n_jvp(primals: list, tangents: list) -> tuple[Any, Any]:
+    which, *cases = primals
+    ans = select_n_p.bind(which, *cases)
+    case_tangents = tangents[1:]
+    if all(type(t) is Zero for t in case_tangents):
+        return ans, Zero(tangent_aval(core.get_aval(ans)))
+    return ans, select_n_p.bind(which, *map(_instantiate_like_ans(ans), case_tangents))
+
+
+def _instantiate_like_ans(ans: Any) -> Callable:
+    aval = tangent_aval(core.get_aval(ans))
+
+    def inst(t: Any) -> Any:
+        return zeros_like_aval(aval) if type(t) is Zero else broadcast_to_aval(t, aval)
+
+    return inst
+
+
+def _select_n_transpose(ct: Any, which: Any, *cases: Any) -> list[Any]:
+    if is_undefined(which):
+        raise ValueError("functrans: select_n is not linear in its selector")
+    out: list[Any] = [None]
+    for i, c in enumerate(cases):
+        if not is_undefined(c):
+            out.append(None)
+        elif type(ct) is Zero:
+            out.append(Zero(tangent_aval(c.aval)))
+        else:
+            zeros = zeros_like_aval(core.get_aval(ct))
+            picked = select_n_p.bind(which, *[ct if j == i else zeros
+                                              for j in range(len(cases))])
+            out.append(unbroadcast(picked, c.aval))
+    return out
+
+
 select_n_p = define_primitive(
     "select_n", family="select", impl=_select_n_impl, abstract_eval=_select_n_rule, dtypes=ALL,
-    sample=_select_n_sample, doc="cases[which]: pick elementwise among the cases")
+    sample=_select_n_sample, doc="cases[which]: pick elementwise among the cases",
+    jvp=_select_n_jvp, transpose=_select_n_transpose, linear_in=(1, 2))
 
 
 def select_n(which: Any, *cases: Any) -> Any:
@@ -422,7 +648,10 @@ def _clamp_sample(dtype: np.dtype) -> list[Example]:
 
 clamp_p = define_primitive(
     "clamp", family="select", impl=_quiet(_clamp_impl), abstract_eval=_clamp_rule, dtypes=REAL,
-    sample=_clamp_sample, doc="min(max(x, lo), hi)")
+    sample=_clamp_sample, doc="min(max(x, lo), hi)",
+    jvp=jvp_partials(lambda g, lo, x, hi: mul(g, _mask(gt(lo, x), lo)),
+                     lambda g, lo, x, hi: mul(g, _mask(bitwise_and(ge(x, lo), le(x, hi)), x)),
+                     lambda g, lo, x, hi: mul(g, _mask(lt(hi, x), hi))))
 
 
 def clamp(min: Any, x: Any, max: Any) -> Any:  # noqa: A002 - lax's argument names
@@ -474,9 +703,26 @@ def _convert_sample(dtype: np.dtype) -> list[Example]:
     return out
 
 
+def _convert_jvp(primals: list, tangents: list, new_dtype: np.dtype,
+                 weak_type: bool = False) -> tuple[Any, Any]:
+    (x,), (t,) = primals, tangents
+    ans = convert_element_type_p.bind(x, new_dtype=new_dtype, weak_type=weak_type)
+    if type(t) is Zero or new_dtype.kind not in "fc":
+        return ans, Zero(tangent_aval(core.get_aval(ans)))
+    return ans, convert_element_type_p.bind(t, new_dtype=new_dtype, weak_type=False)
+
+
+def _convert_transpose(ct: Any, x: Any, new_dtype: np.dtype, weak_type: bool = False
+                       ) -> list[Any]:
+    if type(ct) is Zero:
+        return [Zero(tangent_aval(x.aval))]
+    return [convert_element_type_p.bind(ct, new_dtype=x.aval.dtype, weak_type=False)]
+
+
 convert_element_type_p = define_primitive(
     "convert_element_type", family="convert", impl=_convert_impl, abstract_eval=_convert_rule,
     dtypes=ALL, sample=_convert_sample,
+    jvp=_convert_jvp, transpose=_convert_transpose, linear_in=(0,),
     doc="cast to new_dtype (floats saturate when cast to integers, NaN becomes 0)")
 
 
@@ -495,8 +741,9 @@ def _identity(x: np.ndarray) -> np.ndarray:
 
 stop_gradient_p, stop_gradient = unary(
     "stop_gradient", _identity, ALL, family="identity",
-    doc="x, with a zero derivative: gradients do not flow through it")
-copy_p, copy = unary("copy", _identity, ALL, family="identity", doc="a copy of x")
+    doc="x, with a zero derivative: gradients do not flow through it", jvp=jvp_zero())
+copy_p, copy = unary("copy", _identity, ALL, family="identity", doc="a copy of x",
+                     jvp=jvp_linear(), **_linear(lambda ct, x: [copy(ct)]))
 
 
 def _bitcast_rule(x: ShapedArray, new_dtype: np.dtype) -> ShapedArray:
@@ -520,7 +767,7 @@ def _bitcast_sample(dtype: np.dtype) -> list[Example]:
 
 bitcast_convert_type_p = define_primitive(
     "bitcast_convert_type", family="convert", impl=_bitcast_impl, abstract_eval=_bitcast_rule,
-    dtypes=NUMERIC, sample=_bitcast_sample,
+    dtypes=NUMERIC, sample=_bitcast_sample, jvp=jvp_zero(),
     doc="reinterpret the bits of each element as new_dtype (same item size)")
 
 

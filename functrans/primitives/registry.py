@@ -45,15 +45,16 @@ class Primitive:
     """One operation and all of its rules. See the module docstring."""
 
     __slots__ = ("name", "family", "impl", "abstract_eval", "multiple_results", "dtypes",
-                 "sample", "jvp", "transpose", "linear_in", "batch", "lowerings", "doc",
-                 "effectful")
+                 "sample", "jvp", "transpose", "linear_in", "batch", "partial_eval",
+                 "lowerings", "doc", "effectful")
 
     def __init__(self, name: str, *, family: str, impl: Callable, abstract_eval: Callable,
                  dtypes: Iterable[np.dtype], sample: Callable[[np.dtype], Sequence[Example]],
                  multiple_results: bool = False, jvp: Callable | None = None,
                  transpose: Callable | None = None, linear_in: tuple[int, ...] | None = None,
-                 batch: Callable | None = None, lowerings: dict[str, Any] | None = None,
-                 doc: str = "", effectful: bool = False):
+                 batch: Callable | None = None, partial_eval: Callable | None = None,
+                 lowerings: dict[str, Any] | None = None, doc: str = "",
+                 effectful: bool = False):
         self.name = name
         self.family = family
         self.impl = impl
@@ -65,6 +66,9 @@ class Primitive:
         self.transpose = transpose
         self.linear_in = linear_in
         self.batch = batch
+        # Call-like primitives (checkpoint, jit, control flow) split themselves into a known
+        # part evaluated now and an unknown part staged for the backward pass.
+        self.partial_eval = partial_eval
         self.lowerings = dict(lowerings or {})
         self.doc = doc
         self.effectful = effectful
@@ -91,9 +95,18 @@ def define_primitive(name: str, **fields: Any) -> Primitive:
     if name in _REGISTRY:
         raise PrimitiveDefinitionError(f"primitive {name!r} is defined twice")
     prim = Primitive(name, **fields)
+    _specialize_rules(prim)
     _validate(prim)
     _REGISTRY[name] = prim
     return prim
+
+
+def _specialize_rules(p: Primitive) -> None:
+    """Rules made by builders (``ad_rules.jvp_partials(...)``) learn their primitive here."""
+    for slot in ("jvp", "transpose", "batch"):
+        rule = getattr(p, slot)
+        if hasattr(rule, "specialize"):
+            setattr(p, slot, rule.specialize(p))
 
 
 def _validate(p: Primitive) -> None:
@@ -128,8 +141,8 @@ def all_primitives() -> list[Primitive]:
 def set_rule(prim: Primitive, slot: str, rule: Any) -> None:
     """Fill a rule slot after definition (for rules that need a later module, e.g. jvp rules
     that bind other primitives defined below). Refuses to overwrite an existing rule."""
-    if slot not in ("jvp", "transpose", "batch", "linear_in"):
+    if slot not in ("jvp", "transpose", "batch", "linear_in", "partial_eval"):
         raise ValueError(f"set_rule: unknown slot {slot!r}")
     if getattr(prim, slot) is not None:
         raise PrimitiveDefinitionError(f"primitive {prim.name!r}: {slot} rule set twice")
-    setattr(prim, slot, rule)
+    setattr(prim, slot, rule.specialize(prim) if hasattr(rule, "specialize") else rule)

@@ -15,7 +15,7 @@ import numpy as np
 
 from functrans import core, errors
 from functrans.core import ShapedArray, Tracer
-from functrans.ir import ClosedJaxpr, Eqn, Jaxpr, Literal, Var
+from functrans.ir import ClosedJaxpr, Eqn, Jaxpr, Literal, Var, dce_jaxpr
 
 
 class StagingTracer(Tracer):
@@ -133,3 +133,71 @@ def trace_to_jaxpr(flat_fun: Callable[..., Sequence[Any]], in_avals: Sequence[Sh
         return trace.to_closed_jaxpr(outs)
     finally:
         trace.alive = False
+
+
+# --- splitting a jaxpr into known and unknown parts ---------------------------------------------
+
+
+def partial_eval_jaxpr(closed: ClosedJaxpr, in_unknowns: Sequence[bool],
+                       saveable: Callable[[Eqn], bool] | None = None
+                       ) -> tuple[ClosedJaxpr, ClosedJaxpr, list[bool], int]:
+    """Split ``closed`` by which inputs are unknown.
+
+    Returns ``(known, unknown, out_unknowns, num_res)``: ``known`` maps the known inputs to
+    the known outputs followed by ``num_res`` residuals; ``unknown`` maps the residuals
+    followed by the unknown inputs to the unknown outputs. With ``saveable=None`` every known
+    value the unknown part reads is a residual. Otherwise (checkpointing) only known inputs
+    and outputs of equations for which ``saveable(eqn)`` is true are residuals; the unknown
+    part recomputes everything else it needs from them.
+    """
+    jaxpr = closed.jaxpr
+    unknown: set[Var] = {v for v, u in zip(jaxpr.invars, in_unknowns, strict=True) if u}
+    producer: dict[Var, Eqn] = {}
+    known_eqns, unknown_eqns = [], []
+    for eqn in jaxpr.eqns:
+        if any(type(a) is Var and a in unknown for a in eqn.invars):
+            unknown_eqns.append(eqn)
+            unknown.update(eqn.outvars)
+        else:
+            known_eqns.append(eqn)
+            for v in eqn.outvars:
+                producer[v] = eqn
+    out_unknowns = [type(v) is Var and v in unknown for v in jaxpr.outvars]
+    consts = set(jaxpr.constvars)
+    known_invars = [v for v, u in zip(jaxpr.invars, in_unknowns, strict=True) if not u]
+    boundary = set(known_invars) | consts
+
+    residuals: list[Var] = []
+    recompute: set[int] = set()
+    seen: set[Var] = set()
+
+    def need(v: Any) -> None:
+        if type(v) is not Var or v in unknown or v in seen:
+            return
+        seen.add(v)
+        if v in consts:
+            return  # the unknown part closes over the same constants
+        if v in boundary or saveable is None or saveable(producer[v]):
+            residuals.append(v)
+            return
+        eqn = producer[v]
+        recompute.add(id(eqn))
+        for a in eqn.invars:
+            need(a)
+
+    for eqn in unknown_eqns:
+        for a in eqn.invars:
+            need(a)
+    for v, u in zip(jaxpr.outvars, out_unknowns, strict=True):
+        if u:
+            need(v)
+    recomputed = [e for e in known_eqns if id(e) in recompute]
+    known_outs = [v for v, u in zip(jaxpr.outvars, out_unknowns, strict=True) if not u]
+    unknown_outs = [v for v, u in zip(jaxpr.outvars, out_unknowns, strict=True) if u]
+    unknown_invars = [v for v, u in zip(jaxpr.invars, in_unknowns, strict=True) if u]
+    known_jaxpr = Jaxpr(list(jaxpr.constvars), known_invars, known_outs + residuals, known_eqns,
+                        jaxpr.debug)
+    unknown_jaxpr = Jaxpr(list(jaxpr.constvars), residuals + unknown_invars, unknown_outs,
+                          recomputed + unknown_eqns, jaxpr.debug)
+    return (ClosedJaxpr(dce_jaxpr(known_jaxpr), closed.consts),
+            ClosedJaxpr(unknown_jaxpr, closed.consts), out_unknowns, len(residuals))

@@ -1,0 +1,220 @@
+"""Autodiff vocabulary shared by primitives and the AD transform: symbolic zeros, undefined
+primals, tangent types, and builders for jvp and transpose rules.
+
+A jvp rule is ``rule(primals, tangents, **params) -> (primal_out, tangent_out)``; a tangent is
+an array or ``Zero(aval)`` (a symbolic zero that costs nothing). A transpose rule is
+``rule(cts, *args, **params) -> cotangents``: ``args`` holds ``UndefinedPrimal(aval)`` for the
+linear inputs and values for the others; it returns one cotangent (or None) per argument.
+Builders here cover whole families; the rules themselves live beside each primitive.
+Imports ``core`` only (lax wrappers are looked up lazily, when a rule runs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from functrans import core
+from functrans import dtypes as dt
+from functrans.core import ShapedArray
+
+
+class Zero:
+    """A symbolic zero tangent or cotangent of type ``aval``."""
+
+    __slots__ = ("aval",)
+
+    def __init__(self, aval: ShapedArray):
+        self.aval = aval
+
+    def __repr__(self) -> str:
+        return f"Zero({self.aval.str_short()})"
+
+
+class UndefinedPrimal:
+    """Marks a linear input of an equation being transposed (its value is not known)."""
+
+    __slots__ = ("aval",)
+
+    def __init__(self, aval: ShapedArray):
+        self.aval = aval
+
+    def __repr__(self) -> str:
+        return f"UndefinedPrimal({self.aval.str_short()})"
+
+
+def is_undefined(x: Any) -> bool:
+    return type(x) is UndefinedPrimal
+
+
+def is_differentiable_dtype(dtype: np.dtype) -> bool:
+    return dtype.kind in "fc"
+
+
+def tangent_aval(aval: ShapedArray) -> ShapedArray:
+    """The type of tangents of ``aval``: the same for inexact types, float0 for ints/bools."""
+    if is_differentiable_dtype(aval.dtype):
+        return ShapedArray(aval.shape, aval.dtype) if aval.weak_type else aval
+    return ShapedArray(aval.shape, dt.float0)
+
+
+def zeros_like_aval(aval: ShapedArray) -> Any:
+    """A materialized zero of ``aval`` (a scalar broadcast: cheap under tracing)."""
+    if aval.dtype == dt.float0:
+        return np.zeros(aval.shape, dt.float0)
+    from functrans import lax
+    zero = np.zeros((), aval.dtype)
+    return lax.broadcast_in_dim(zero, aval.shape, ()) if aval.shape else zero
+
+
+def instantiate(t: Any) -> Any:
+    """Materialize a symbolic zero; other tangents pass through."""
+    return zeros_like_aval(t.aval) if type(t) is Zero else t
+
+
+def add_tangents(a: Any, b: Any) -> Any:
+    """``a + b`` for tangents/cotangents, skipping symbolic zeros."""
+    if type(a) is Zero:
+        return b
+    if type(b) is Zero:
+        return a
+    from functrans import lax
+    return lax.add(a, b)
+
+
+def aval_of(x: Any) -> ShapedArray:
+    return x.aval if type(x) in (Zero, UndefinedPrimal) else core.get_aval(x)
+
+
+def broadcast_to_aval(t: Any, aval: ShapedArray) -> Any:
+    """Broadcast a 0-d tangent to ``aval``'s shape (lax's elementwise scalar broadcasting)."""
+    t_shape = aval_of(t).shape
+    if t_shape == aval.shape:
+        return t
+    from functrans import lax
+    return lax.broadcast_in_dim(t, aval.shape, ())
+
+
+def unbroadcast(ct: Any, aval: ShapedArray) -> Any:
+    """The cotangent of a 0-d operand that was broadcast: the sum of ``ct``."""
+    if type(ct) is Zero:
+        return Zero(tangent_aval(aval))
+    ct_shape = aval_of(ct).shape
+    if ct_shape == aval.shape:
+        return ct
+    from functrans import lax
+    return lax.reduce_sum(ct, tuple(range(len(ct_shape))))
+
+
+def convert_like(t: Any, aval: ShapedArray) -> Any:
+    """Cast a tangent to ``aval``'s dtype if needed (e.g. after mixing weak literals)."""
+    if type(t) is Zero or aval_of(t).dtype == aval.dtype:
+        return t
+    from functrans import lax
+    return lax.convert_element_type(t, aval.dtype)
+
+
+# --- jvp rule builders ----------------------------------------------------------------------------
+
+
+class JVPRule:
+    """A jvp rule made by a builder; ``define_primitive`` gives it its primitive."""
+
+    __slots__ = ("prim", "build")
+
+    def __init__(self, build: Callable[[Any], Callable]):
+        self.build = build
+        self.prim = None
+
+    def specialize(self, prim: Any) -> Callable:
+        return self.build(prim)
+
+
+def jvp_partials(*partials: Callable | None, with_ans: bool = False) -> JVPRule:
+    """JAX's defjvp/defjvp2: ``partials[i](t_i, *primals, **params)`` (or
+    ``(t_i, ans, *primals, **params)`` with ``with_ans``) is input i's contribution to the
+    output tangent; None means the output does not depend on that input smoothly."""
+
+    def build(prim: Any) -> Callable:
+        def rule(primals: Sequence[Any], tangents: Sequence[Any], **params: Any) -> Any:
+            ans = prim.bind(*primals, **params)
+            out_aval = tangent_aval(core.get_aval(ans))
+            total: Any = Zero(out_aval)
+            for fn, t in zip(partials, tangents, strict=True):
+                if fn is None or type(t) is Zero:
+                    continue
+                term = fn(t, ans, *primals, **params) if with_ans else fn(t, *primals, **params)
+                total = add_tangents(total, broadcast_to_aval(term, out_aval))
+            return ans, total
+
+        return rule
+
+    return JVPRule(build)
+
+
+def jvp_linear() -> JVPRule:
+    """For primitives linear in all their operands: the tangent is the primitive applied to
+    the tangents (zeros instantiated), e.g. reshape, reduce_sum, concatenate."""
+
+    def build(prim: Any) -> Callable:
+        def rule(primals: Sequence[Any], tangents: Sequence[Any], **params: Any) -> Any:
+            ans = prim.bind(*primals, **params)
+            if all(type(t) is Zero for t in tangents):
+                return ans, _zeros_for(ans, prim)
+            return ans, prim.bind(*map(instantiate, tangents), **params)
+
+        return rule
+
+    return JVPRule(build)
+
+
+def jvp_zero() -> JVPRule:
+    """For primitives whose outputs are piecewise constant or not differentiable (comparisons,
+    integer and boolean ops, floor, sign, argmax, iota...): the tangent is zero."""
+
+    def build(prim: Any) -> Callable:
+        def rule(primals: Sequence[Any], tangents: Sequence[Any], **params: Any) -> Any:
+            ans = prim.bind(*primals, **params)
+            return ans, _zeros_for(ans, prim)
+
+        return rule
+
+    return JVPRule(build)
+
+
+def _zeros_for(ans: Any, prim: Any) -> Any:
+    if prim.multiple_results:
+        return [Zero(tangent_aval(core.get_aval(a))) for a in ans]
+    return Zero(tangent_aval(core.get_aval(ans)))
+
+
+# --- transpose rule builders ----------------------------------------------------------------------
+
+
+def transpose_elementwise(*fns: Callable | None) -> Callable:
+    """Transpose of an elementwise op linear in some operands: ``fns[i](ct, *args, **params)``
+    gives the cotangent of operand i (for the operands that are undefined), before summing away
+    lax's 0-d broadcasting."""
+
+    def rule(ct: Any, *args: Any, **params: Any) -> list[Any]:
+        out = []
+        for fn, a in zip(fns, args, strict=True):
+            if not is_undefined(a) or fn is None:
+                out.append(None)
+                continue
+            if type(ct) is Zero:
+                out.append(Zero(tangent_aval(a.aval)))
+                continue
+            out.append(unbroadcast(fn(ct, *args, **params), a.aval))
+        return out
+
+    return rule
+
+
+def check_linear_in_one(name: str, args: Sequence[Any]) -> None:
+    """Bilinear primitives (mul, dot_general) transpose in one operand at a time."""
+    if sum(1 for a in args if is_undefined(a)) > 1:
+        raise ValueError(f"functrans: transpose of {name} with more than one linear operand; "
+                         f"the expression is not linear in the differentiated inputs")

@@ -1,0 +1,29 @@
+"""Rules a primitive does not have yet, with the reason. The registry tests skip exactly these
+and fail when a listed rule exists (so the table stays honest) or an unlisted one is missing.
+
+Keys are (primitive name, property); properties: "jvp", "transpose".
+"""
+
+from __future__ import annotations
+
+KNOWN_GAPS: dict[tuple[str, str], str] = {
+    ("digamma", "jvp"): "needs polygamma(1, x) (trigamma), not a primitive yet",
+}
+
+
+def gap(prim_name: str, prop: str) -> str | None:
+    return KNOWN_GAPS.get((prim_name, prop))
+
+
+# Primitives whose derivative is zero by definition although the function itself changes, so
+# finite differences do not apply (their jvp is still checked for types and transposition).
+NOT_FINITE_DIFFERENCES: dict[str, str] = {
+    "stop_gradient": "identity whose derivative is defined to be zero",
+    "bitcast_convert_type": "reinterprets bits; the derivative is defined to be zero",
+}
+
+# Internal primitives that cannot be evaluated on their own, so they have no samples; their
+# rules are tested through the API that creates them (named test).
+NO_SAMPLES: dict[str, str] = {
+    "custom_lin": "the linear map of a custom_vjp function; tests/test_autodiff.py covers it",
+}
