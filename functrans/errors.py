@@ -34,6 +34,11 @@ class TracerIntegerConversionError(ConcretizationTypeError):
     """``int(tracer)`` or ``tracer.__index__()``: a traced value used as a Python int."""
 
 
+class NonConcreteBooleanIndexError(ConcretizationTypeError, IndexError):
+    """A boolean mask index (or ``nonzero`` without ``size``) on a traced value: the result's
+    shape would depend on the mask's values, which are unknown while tracing."""
+
+
 class TracerArrayConversionError(FunctransError, TypeError):
     """``np.asarray(tracer)``: a traced value handed to NumPy."""
 

@@ -20,6 +20,7 @@ def gap(prim_name: str, prop: str) -> str | None:
 NOT_FINITE_DIFFERENCES: dict[str, str] = {
     "stop_gradient": "identity whose derivative is defined to be zero",
     "bitcast_convert_type": "reinterprets bits; the derivative is defined to be zero",
+    "reduce_precision": "rounding (piecewise constant) is differentiated as the identity",
 }
 
 # Internal primitives that cannot be evaluated on their own, so they have no samples; their

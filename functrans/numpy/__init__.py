@@ -18,8 +18,8 @@ from functrans.dtypes import (  # noqa: F401
 from functrans.numpy import _methods  # noqa: F401  (installs operators on Array and Tracer)
 from functrans.numpy._contraction import *  # noqa: F401,F403
 from functrans.numpy._creation import *  # noqa: F401,F403
-from functrans.numpy._indexing import nonzero  # noqa: F401
 from functrans.numpy._reductions import *  # noqa: F401,F403
+from functrans.numpy._selection import *  # noqa: F401,F403
 from functrans.numpy._shape import *  # noqa: F401,F403
 from functrans.numpy._ufuncs import *  # noqa: F401,F403
 

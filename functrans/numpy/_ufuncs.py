@@ -547,24 +547,57 @@ bitwise_invert = _export(lambda x, /: invert(x), "bitwise_invert", invert.__doc_
 # --- selection ----------------------------------------------------------------------------------
 
 
-def where(condition: Any, x: Any = None, y: Any = None, /) -> Any:
+def where(condition: Any, x: Any = None, y: Any = None, /, *, safe: bool = False) -> Any:
     """Elementwise ``x if condition else y`` with broadcasting (like numpy.where).
 
-    The gradient flows to both branches exactly as in JAX: an infinite or NaN derivative in
-    the branch that is not taken still poisons the result. For masking that never leaks NaN,
-    use ``functrans.numpy.safe_where`` (autodiff issue).
+    The gradient follows JAX exactly: the branch that is not taken gets a zero cotangent, but
+    a NaN or infinite derivative inside that branch (``where(x > 0, sqrt(x), 0)`` at x < 0)
+    still turns it into NaN. ``safe=True`` is ``safe_where``, which prevents that.
     """
     if x is None and y is None:
-        from functrans.numpy._indexing import nonzero
+        from functrans.numpy._selection import nonzero
         return nonzero(condition)
     if x is None or y is None:
         raise TypeError("functrans.numpy.where: give both x and y, or neither")
     x, y = promote_args("where", x, y)
     cond, x, y = promote_shapes("where", _to_bool(condition), x, y)
-    return lax.select_n(cond, y, x)
+    select = lax.safe_select_n if safe else lax.select_n
+    cond, x, y = _full_shape(cond, x, y)
+    return select(cond, y, x)
+
+
+def _full_shape(*args: Any) -> list[Any]:
+    """select_n needs its cases at the full shape (a 0-d selector is allowed)."""
+    shapes = [shape_of(a) for a in args]
+    full = max(shapes, key=len)
+    if not full:
+        return list(args)
+    return [a if s == full or (i == 0 and not s) else broadcast_to(a, full, "where")
+            for i, (a, s) in enumerate(zip(args, shapes, strict=True))]
+
+
+def safe_where(condition: Any, x: Any, y: Any, /) -> Any:
+    """``where(condition, x, y)`` whose gradient never carries NaN or inf from the branch that
+    is not taken.
+
+    >>> import functrans as ft, functrans.numpy as fnp
+    >>> f = lambda x: fnp.sum(fnp.safe_where(x > 0, fnp.sqrt(x), 0.0))
+    >>> ft.grad(f)(fnp.asarray([-1.0, 4.0]))
+    Array([0.  , 0.25], dtype=float32)
+
+    (With ``fnp.where`` the first entry would be NaN: JAX #1052, PyTorch #52248.) Exactly what
+    it does: in reverse mode, the cotangent sent into each branch is zero where that branch was
+    not selected, and stays *exactly* zero through every elementwise operation on the way back
+    (arithmetic, sqrt, log, division, casts, nested wheres): an inf or NaN local derivative
+    there is masked instead of multiplied. The guarantee ends where the path leaves elementwise
+    code (a reduction, reshape, matmul or gather inside the branch); from there on values are
+    ordinary. Forward values and forward-mode derivatives are those of ``where``.
+    """
+    return where(condition, x, y, safe=True)
 
 
 _export(where, "where", where.__doc__)
+_export(safe_where, "safe_where", safe_where.__doc__)
 
 
 def clip(arr: Any = None, /, min: Any = None, max: Any = None, *,  # noqa: A002

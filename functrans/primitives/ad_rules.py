@@ -49,6 +49,50 @@ def is_undefined(x: Any) -> bool:
     return type(x) is UndefinedPrimal
 
 
+class MaskedCotangent:
+    """A cotangent that is exactly zero wherever ``keep`` is False.
+
+    ``functrans.numpy.safe_where`` sends these into the branch it did not select. Transpose
+    rules of elementwise primitives keep the mask on their results, so a NaN or inf derivative
+    inside the unselected branch (sqrt, log or 1/x outside their domain) is multiplied into
+    zeros that are then masked away, instead of turning 0 * inf into NaN. ``value`` is already
+    zero outside ``keep``; rules that do not handle masks see just ``value``.
+    """
+
+    __slots__ = ("value", "keep")
+
+    def __init__(self, value: Any, keep: Any):
+        self.value = value
+        self.keep = keep
+
+    @property
+    def aval(self) -> ShapedArray:
+        return core.get_aval(self.value)
+
+
+def handles_masks(rule: Callable) -> Callable:
+    """Mark a transpose rule as accepting MaskedCotangents (others get plain values)."""
+    rule.handles_masked_cotangents = True  # type: ignore[attr-defined]
+    return rule
+
+
+def unmask(ct: Any) -> Any:
+    return ct.value if type(ct) is MaskedCotangent else ct
+
+
+def masked_result(ct_in: Any, full: Any, aval: ShapedArray) -> Any:
+    """An elementwise rule's result ``full`` (computed from the unmasked value of ``ct_in``),
+    masked like ``ct_in`` and summed to ``aval``'s shape if that operand was 0-d."""
+    if type(ct_in) is not MaskedCotangent:
+        return unbroadcast(full, aval)
+    from functrans import lax
+    zeros = zeros_like_aval(core.get_aval(full))
+    full = lax.select_n(ct_in.keep, zeros, full)
+    if core.get_aval(full).shape == aval.shape:
+        return MaskedCotangent(full, ct_in.keep)
+    return unbroadcast(full, aval)
+
+
 def is_differentiable_dtype(dtype: np.dtype) -> bool:
     return dtype.kind in "fc"
 
@@ -75,13 +119,16 @@ def instantiate(t: Any) -> Any:
 
 
 def add_tangents(a: Any, b: Any) -> Any:
-    """``a + b`` for tangents/cotangents, skipping symbolic zeros."""
+    """``a + b`` for tangents/cotangents, skipping symbolic zeros and keeping masks only where
+    both terms are masked."""
     if type(a) is Zero:
         return b
     if type(b) is Zero:
         return a
     from functrans import lax
-    return lax.add(a, b)
+    if type(a) is MaskedCotangent and type(b) is MaskedCotangent:
+        return MaskedCotangent(lax.add(a.value, b.value), lax.bitwise_or(a.keep, b.keep))
+    return lax.add(unmask(a), unmask(b))
 
 
 def aval_of(x: Any) -> ShapedArray:
@@ -207,10 +254,28 @@ def transpose_elementwise(*fns: Callable | None) -> Callable:
             if type(ct) is Zero:
                 out.append(Zero(tangent_aval(a.aval)))
                 continue
-            out.append(unbroadcast(fn(ct, *args, **params), a.aval))
+            out.append(masked_result(ct, fn(unmask(ct), *args, **params), a.aval))
         return out
 
-    return rule
+    return handles_masks(rule)
+
+
+def transpose_linear(fn: Callable, masked: bool = False) -> Callable:
+    """The transpose rule of a primitive linear in its undefined operands, given
+    ``fn(ct, *args, **params) -> list`` (one cotangent or None per argument). A symbolic-zero
+    cotangent short-circuits to symbolic zeros. ``masked=True`` (elementwise primitives only)
+    carries MaskedCotangent masks through to the results."""
+
+    def rule(ct: Any, *args: Any, **params: Any) -> list[Any]:
+        if type(ct) is Zero:
+            return [Zero(tangent_aval(a.aval)) if is_undefined(a) else None for a in args]
+        if not masked:
+            return fn(ct, *args, **params)
+        results = fn(unmask(ct), *args, **params)
+        return [None if r is None else masked_result(ct, r, a.aval)
+                for r, a in zip(results, args, strict=True)]
+
+    return handles_masks(rule) if masked else rule
 
 
 def check_linear_in_one(name: str, args: Sequence[Any]) -> None:

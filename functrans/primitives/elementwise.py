@@ -20,8 +20,9 @@ from functrans.core import ShapedArray
 from functrans.errors import DtypeError, ShapeError
 from functrans.primitives import rules, special
 from functrans.primitives.ad_rules import (
-    Zero, broadcast_to_aval, check_linear_in_one, is_undefined, jvp_linear, jvp_partials,
-    jvp_zero, tangent_aval, transpose_elementwise, unbroadcast, zeros_like_aval,
+    MaskedCotangent, Zero, broadcast_to_aval, check_linear_in_one, handles_masks, is_undefined,
+    jvp_linear, jvp_partials, jvp_zero, masked_result, tangent_aval, transpose_elementwise,
+    transpose_linear, unbroadcast, unmask, zeros_like_aval,
 )
 from functrans.primitives.registry import Example, Primitive, define_primitive
 from functrans.primitives.rules import elementwise_sample
@@ -177,13 +178,7 @@ def _c(x: Any, value: Any) -> np.ndarray:
 
 def _linear(fn: Callable, linear_in: tuple[int, ...] = (0,)) -> dict[str, Any]:
     """transpose/linear_in fields for a unary linear primitive whose transpose is ``fn``."""
-
-    def transpose(ct: Any, *args: Any, **params: Any) -> list[Any]:
-        if type(ct) is Zero:
-            return [Zero(tangent_aval(a.aval)) if is_undefined(a) else None for a in args]
-        return fn(ct, *args, **params)
-
-    return {"transpose": transpose, "linear_in": linear_in}
+    return {"transpose": transpose_linear(fn, masked=True), "linear_in": linear_in}
 
 
 def _bilinear_transpose(name: str, lhs: Callable, rhs: Callable) -> Callable:
@@ -192,12 +187,14 @@ def _bilinear_transpose(name: str, lhs: Callable, rhs: Callable) -> Callable:
     def rule(ct: Any, x: Any, y: Any) -> list[Any]:
         check_linear_in_one(name, (x, y))
         if is_undefined(x):
-            out = Zero(tangent_aval(x.aval)) if type(ct) is Zero else lhs(ct, y)
-            return [unbroadcast(out, x.aval), None]
-        out = Zero(tangent_aval(y.aval)) if type(ct) is Zero else rhs(x, ct)
-        return [None, unbroadcast(out, y.aval)]
+            if type(ct) is Zero:
+                return [Zero(tangent_aval(x.aval)), None]
+            return [masked_result(ct, lhs(unmask(ct), y), x.aval), None]
+        if type(ct) is Zero:
+            return [None, Zero(tangent_aval(y.aval))]
+        return [None, masked_result(ct, rhs(x, unmask(ct)), y.aval)]
 
-    return rule
+    return handles_masks(rule)
 
 
 def _mask(pred: Any, like: Any) -> Any:
@@ -575,13 +572,13 @@ def _select_n_sample(dtype: np.dtype) -> list[Example]:
     return out
 
 
-def _select_n_jvp(primals: list, tangents: list) -> tuple[Any, Any]:
+def _select_n_jvp(prim: Primitive, primals: list, tangents: list) -> tuple[Any, Any]:
     which, *cases = primals
-    ans = select_n_p.bind(which, *cases)
+    ans = prim.bind(which, *cases)
     case_tangents = tangents[1:]
     if all(type(t) is Zero for t in case_tangents):
         return ans, Zero(tangent_aval(core.get_aval(ans)))
-    return ans, select_n_p.bind(which, *map(_instantiate_like_ans(ans), case_tangents))
+    return ans, prim.bind(which, *map(_instantiate_like_ans(ans), case_tangents))
 
 
 def _instantiate_like_ans(ans: Any) -> Callable:
@@ -593,32 +590,71 @@ def _instantiate_like_ans(ans: Any) -> Callable:
     return inst
 
 
-def _select_n_transpose(ct: Any, which: Any, *cases: Any) -> list[Any]:
-    if is_undefined(which):
-        raise ValueError("functrans: select_n is not linear in its selector")
-    out: list[Any] = [None]
-    for i, c in enumerate(cases):
-        if not is_undefined(c):
-            out.append(None)
-        elif type(ct) is Zero:
-            out.append(Zero(tangent_aval(c.aval)))
-        else:
-            zeros = zeros_like_aval(core.get_aval(ct))
-            picked = select_n_p.bind(which, *[ct if j == i else zeros
+def _select_transpose(safe: bool) -> Callable:
+    """Transpose of select_n: each case gets the cotangent where it was selected, zero
+    elsewhere. The ``safe`` variant (safe_where) marks those zeros as exact (MaskedCotangent),
+    so NaN/inf derivatives in the unselected branch cannot leak through them."""
+
+    def rule(ct: Any, which: Any, *cases: Any) -> list[Any]:
+        if is_undefined(which):
+            raise ValueError("functrans: select_n is not linear in its selector")
+        out: list[Any] = [None]
+        for i, c in enumerate(cases):
+            if not is_undefined(c):
+                out.append(None)
+                continue
+            if type(ct) is Zero:
+                out.append(Zero(tangent_aval(c.aval)))
+                continue
+            value = unmask(ct)
+            zeros = zeros_like_aval(core.get_aval(value))
+            picked = select_n_p.bind(which, *[value if j == i else zeros
                                               for j in range(len(cases))])
-            out.append(unbroadcast(picked, c.aval))
-    return out
+            if safe or type(ct) is MaskedCotangent:
+                keep = _selected(which, i, len(cases), core.get_aval(value).shape)
+                if type(ct) is MaskedCotangent:
+                    keep = bitwise_and(keep, ct.keep)
+                out.append(masked_result(MaskedCotangent(picked, keep), picked, c.aval))
+            else:
+                out.append(unbroadcast(picked, c.aval))
+        return out
+
+    return handles_masks(rule)
+
+
+def _selected(which: Any, i: int, n: int, shape: tuple[int, ...]) -> Any:
+    """Boolean mask of the positions where case ``i`` is selected, at ``shape``."""
+    w = core.get_aval(which)
+    if w.dtype == np.bool_:
+        keep = which if i == 1 else bitwise_not(which)
+    else:
+        keep = eq(which, np.asarray(i, w.dtype))
+    from functrans.primitives.structural import broadcast_in_dim
+    return keep if w.shape == shape else broadcast_in_dim(keep, shape, ())
 
 
 select_n_p = define_primitive(
     "select_n", family="select", impl=_select_n_impl, abstract_eval=_select_n_rule, dtypes=ALL,
     sample=_select_n_sample, doc="cases[which]: pick elementwise among the cases",
-    jvp=_select_n_jvp, transpose=_select_n_transpose, linear_in=(1, 2))
+    jvp=lambda primals, tangents: _select_n_jvp(select_n_p, primals, tangents),
+    transpose=_select_transpose(safe=False), linear_in=(1, 2))
+
+safe_select_n_p = define_primitive(
+    "safe_select_n", family="select", impl=_select_n_impl, abstract_eval=_select_n_rule,
+    dtypes=ALL, sample=_select_n_sample,
+    doc="select_n whose reverse-mode derivative never carries NaN/inf from unselected cases",
+    jvp=lambda primals, tangents: _select_n_jvp(safe_select_n_p, primals, tangents),
+    transpose=_select_transpose(safe=True), linear_in=(1, 2))
 
 
 def select_n(which: Any, *cases: Any) -> Any:
     """Elementwise ``cases[which]``; ``which`` is bool (two cases) or int32."""
     return select_n_p.bind(which, *coerce_scalars(*cases))
+
+
+def safe_select_n(which: Any, *cases: Any) -> Any:
+    """select_n for NaN-safe masking; see functrans.numpy.safe_where."""
+    return safe_select_n_p.bind(which, *coerce_scalars(*cases))
 
 
 def _clamp_rule(lo: ShapedArray, x: ShapedArray, hi: ShapedArray) -> ShapedArray:
@@ -712,11 +748,13 @@ def _convert_jvp(primals: list, tangents: list, new_dtype: np.dtype,
     return ans, convert_element_type_p.bind(t, new_dtype=new_dtype, weak_type=False)
 
 
+@handles_masks
 def _convert_transpose(ct: Any, x: Any, new_dtype: np.dtype, weak_type: bool = False
                        ) -> list[Any]:
     if type(ct) is Zero:
         return [Zero(tangent_aval(x.aval))]
-    return [convert_element_type_p.bind(ct, new_dtype=x.aval.dtype, weak_type=False)]
+    out = convert_element_type_p.bind(unmask(ct), new_dtype=x.aval.dtype, weak_type=False)
+    return [masked_result(ct, out, x.aval)]
 
 
 convert_element_type_p = define_primitive(

@@ -3,8 +3,9 @@
 
 Owns JAX's parameter types (``GatherDimensionNumbers``, ``ScatterDimensionNumbers``,
 ``GatherScatterMode``), the XLA shape rules, and vectorized NumPy impls built on
-``_flat_positions`` (start reading there). ``functrans.numpy`` builds ``x[i, 1:3]`` and
-``x.at[i].add(v)`` on these. Imports ``core``, ``registry``, ``rules``, ``elementwise``.
+``_flat_positions`` (start reading there), and their derivative rules (gather and scatter_add
+transpose into each other). ``functrans.numpy`` builds ``x[i, 1:3]`` and ``x.at[i].add(v)`` on
+these. Imports ``core``, ``registry``, ``rules``, ``ad_rules``, ``elementwise``, ``structural``.
 """
 
 from __future__ import annotations
@@ -22,8 +23,15 @@ from functrans import dtypes as dt
 from functrans.core import ShapedArray
 from functrans.errors import DtypeError, ShapeError
 from functrans.primitives import rules
-from functrans.primitives.elementwise import coerce_scalars
+from functrans.primitives.ad_rules import (
+    JVPRule, Zero, add_tangents, aval_of, instantiate, is_undefined, jvp_partials, tangent_aval,
+    zeros_like_aval,
+)
+from functrans.primitives.elementwise import (
+    add, coerce_scalars, convert_element_type, div, eq, max_, mul, select_n,
+)
 from functrans.primitives.registry import Example, Primitive, define_primitive
+from functrans.primitives.structural import broadcast_in_dim, iota, reshape
 
 __all__ = [
     "GatherDimensionNumbers", "ScatterDimensionNumbers", "GatherScatterMode",
@@ -125,7 +133,7 @@ FILL_OR_DROP = GatherScatterMode.FILL_OR_DROP
 PROMISE_IN_BOUNDS = GatherScatterMode.PROMISE_IN_BOUNDS
 
 
-def _default_fill(dtype: np.dtype) -> bool | int | float:
+def default_fill(dtype: np.dtype) -> bool | int | float:
     """JAX's default gather ``fill_value``: NaN for inexact dtypes, the most negative value for
     signed integers, the largest value for unsigned integers, True for booleans."""
     if dtype.kind in "fc":
@@ -328,6 +336,69 @@ def _flat_positions(operand_shape: tuple[int, ...], starts: dict[int, np.ndarray
     return np.broadcast_to(flat, out_shape)
 
 
+# --- derivative helpers (the jvp and transpose rules below call them) -------------------------
+
+
+def _scatter_dnums_of(dn: GatherDimensionNumbers) -> ScatterDimensionNumbers:
+    """The scatter that sends every element of a gather's output back to where it came from."""
+    return ScatterDimensionNumbers(
+        update_window_dims=dn.offset_dims, inserted_window_dims=dn.collapsed_slice_dims,
+        scatter_dims_to_operand_dims=dn.start_index_map,
+        operand_batching_dims=dn.operand_batching_dims,
+        scatter_indices_batching_dims=dn.start_indices_batching_dims)
+
+
+def _gather_dnums_of(dn: ScatterDimensionNumbers) -> GatherDimensionNumbers:
+    """The gather that reads, for every element of a scatter's updates, where it goes."""
+    return GatherDimensionNumbers(
+        offset_dims=dn.update_window_dims, collapsed_slice_dims=dn.inserted_window_dims,
+        start_index_map=dn.scatter_dims_to_operand_dims,
+        operand_batching_dims=dn.operand_batching_dims,
+        start_indices_batching_dims=dn.scatter_indices_batching_dims)
+
+
+def _full(shape: tuple[int, ...], value: Any, dtype: np.dtype) -> Any:
+    """A constant array: a broadcast scalar, cheap under tracing."""
+    scalar = np.asarray(value).astype(dtype)
+    return broadcast_in_dim(scalar, shape, ()) if shape else scalar
+
+
+def _gather_updates(values: Any, indices: Any, updates_shape: tuple[int, ...], fill: Any, *,
+                    dimension_numbers: ScatterDimensionNumbers, indices_are_sorted: bool,
+                    unique_indices: bool, mode: GatherScatterMode) -> Any:
+    """For a scatter with these params: the element of the operand-shaped ``values`` at the
+    position that each element of ``updates`` goes to (an updates-shaped array), or ``fill``
+    for the updates that the scatter drops. This is the transpose of scatter_add in its
+    updates."""
+    aval = aval_of(values)
+    if math.prod(aval.shape) == 0 or math.prod(updates_shape) == 0:
+        # The scatter changes nothing (its impl returns the operand as is), and a gather
+        # could not even express its windows when an inserted operand dimension is empty.
+        return _full(updates_shape, fill, aval.dtype)
+    dn = dimension_numbers
+    window_dims = _window_dims(aval.ndim, dn.inserted_window_dims, dn.operand_batching_dims)
+    sizes = dict(zip(window_dims, (updates_shape[a] for a in dn.update_window_dims),
+                     strict=True))
+    slice_sizes = tuple(sizes.get(d, 1) for d in range(aval.ndim))
+    # A scatter clamps its windows in CLIP mode and drops those not entirely in bounds in the
+    # other two modes: exactly what CLIP and FILL_OR_DROP gathers do with the same windows.
+    # (A PROMISE_IN_BOUNDS gather would clamp, which JAX uses here and gets wrong for
+    # out-of-bounds updates: they would receive a cotangent although they were dropped.)
+    if mode == CLIP:
+        gather_mode, fill_value = CLIP, None
+    else:
+        gather_mode, fill_value = FILL_OR_DROP, _normalize_fill(fill, aval.dtype)
+    return gather_p.bind(values, indices, dimension_numbers=_gather_dnums_of(dn),
+                         slice_sizes=slice_sizes, indices_are_sorted=indices_are_sorted,
+                         unique_indices=unique_indices, mode=gather_mode, fill_value=fill_value)
+
+
+def _not_linear_in_indices(name: str, indices: Any) -> None:
+    if is_undefined(indices):
+        raise ValueError(f"functrans: transpose of {name} with respect to its indices; "
+                         f"integer indices are never differentiated")
+
+
 # --- gather -------------------------------------------------------------------------------------
 
 
@@ -413,7 +484,7 @@ def _gather_rule(operand: ShapedArray, start_indices: ShapedArray, *,
 
 
 def _fill_scalar(dtype: np.dtype, fill_value: Any) -> np.ndarray:
-    value = _default_fill(dtype) if fill_value is None else fill_value
+    value = default_fill(dtype) if fill_value is None else fill_value
     with np.errstate(all="ignore"):
         return np.asarray(value).astype(dtype)
 
@@ -445,7 +516,7 @@ def _gather_params(dnums: GatherDimensionNumbers, slice_sizes: tuple[int, ...],
                    dtype: np.dtype | None = None) -> dict[str, Any]:
     """Params exactly as the ``gather`` wrapper normalizes them (for the samples)."""
     if mode == FILL_OR_DROP and fill_value is None:
-        fill_value = _default_fill(dtype)
+        fill_value = default_fill(dtype)
     elif mode == FILL_OR_DROP:
         fill_value = _normalize_fill(fill_value, dtype)
     else:
@@ -469,6 +540,10 @@ def _gather_sample(dtype: np.dtype) -> list[Example]:
     columns = GatherDimensionNumbers((0,), (1,), (1,))
     row_windows = GatherDimensionNumbers((1, 2), (), (0,))
     oob = _index([[0], [-2], [3], [4], [9]])
+    # Inexact samples fill with 0 instead of the default NaN, which the generic autodiff tests
+    # cannot check: finite differences of a NaN are NaN. tests/test_indexing_prims.py covers
+    # NaN fills, and that their tangents are 0.
+    fill, fill_note = (0, "0") if dtype.kind in "fc" else (None, "default")
     return [
         Example((x((5, 3)), _index([[0], [4], [2], [2]])), _gather_params(take0, (1, 3)),
                 "take-axis0"),
@@ -483,8 +558,8 @@ def _gather_sample(dtype: np.dtype) -> list[Example]:
         Example((x((4, 3)), oob), _gather_params(row_windows, (2, 3), CLIP), "oob-clip"),
         Example((x((4, 3)), oob), _gather_params(row_windows, (2, 3), PROMISE_IN_BOUNDS),
                 "oob-promise"),
-        Example((x((4, 3)), oob), _gather_params(take0, (1, 3), FILL_OR_DROP, dtype=dtype),
-                "oob-fill-default"),
+        Example((x((4, 3)), oob), _gather_params(take0, (1, 3), FILL_OR_DROP, fill,
+                                                 dtype=dtype), f"oob-fill-{fill_note}"),
         Example((x((4, 3)), oob),
                 _gather_params(row_windows, (2, 3), FILL_OR_DROP, 1, dtype=dtype),
                 "oob-fill-1"),
@@ -498,9 +573,38 @@ def _gather_sample(dtype: np.dtype) -> list[Example]:
     ]
 
 
+def _gather_jvp(g: Any, operand: Any, start_indices: Any, *, mode: GatherScatterMode,
+                fill_value: Any, **params: Any) -> Any:
+    # The fill value is a constant: the tangent of a filled window is 0, as in JAX.
+    fill = _normalize_fill(0, aval_of(g).dtype) if mode == FILL_OR_DROP else None
+    return gather_p.bind(g, start_indices, mode=mode, fill_value=fill, **params)
+
+
+def _gather_transpose(ct: Any, operand: Any, start_indices: Any, *,
+                      dimension_numbers: GatherDimensionNumbers, slice_sizes: tuple[int, ...],
+                      indices_are_sorted: bool, unique_indices: bool, mode: GatherScatterMode,
+                      fill_value: Any) -> list[Any]:
+    """Add every gathered cotangent back where its value came from (a scatter_add into
+    zeros). Only the linear gathers that the jvp binds (fill value 0) are transposed."""
+    _not_linear_in_indices("gather", start_indices)
+    aval = tangent_aval(operand.aval)
+    if type(ct) is Zero:
+        return [Zero(aval), None]
+    # A PROMISE_IN_BOUNDS gather clamps out-of-bounds windows (the impl does what XLA does)
+    # but a PROMISE_IN_BOUNDS scatter drops them, so transpose it as a clamping gather. JAX
+    # keeps the mode and so drops the cotangent of out-of-bounds windows.
+    scatter_mode = CLIP if mode == PROMISE_IN_BOUNDS else mode
+    out = scatter_add_p.bind(zeros_like_aval(aval), start_indices, ct,
+                             dimension_numbers=_scatter_dnums_of(dimension_numbers),
+                             indices_are_sorted=indices_are_sorted,
+                             unique_indices=unique_indices, mode=scatter_mode)
+    return [out, None]
+
+
 gather_p = define_primitive(
     "gather", family="indexing", impl=_gather_impl, abstract_eval=_gather_rule, dtypes=dt.ALL,
-    sample=_gather_sample, doc="XLA gather: slices of operand at start_indices")
+    sample=_gather_sample, doc="XLA gather: slices of operand at start_indices",
+    jvp=jvp_partials(_gather_jvp, None), transpose=_gather_transpose, linear_in=(0,))
 
 
 def gather(operand: Any, start_indices: Any, dimension_numbers: GatherDimensionNumbers,
@@ -530,7 +634,7 @@ def gather(operand: Any, start_indices: Any, dimension_numbers: GatherDimensionN
     dtype = core.get_aval(operand).dtype
     fill = None
     if parsed == FILL_OR_DROP:
-        fill = _default_fill(dtype) if fill_value is None else _normalize_fill(fill_value, dtype)
+        fill = default_fill(dtype) if fill_value is None else _normalize_fill(fill_value, dtype)
     return gather_p.bind(
         operand, _indices_array(start_indices),
         dimension_numbers=_normalize_dnums("gather", dimension_numbers, GatherDimensionNumbers),
@@ -722,11 +826,12 @@ _SCATTER_DOC = """XLA's Scatter where {what}, with ``jax.lax.{name}``'s signatur
 
 
 def _scatter_family(name: str, combine: Callable, dtypes: tuple[np.dtype, ...], what: str,
-                    duplicates: str, method: str) -> tuple[Primitive, Callable]:
+                    duplicates: str, method: str, **rule_slots: Any
+                    ) -> tuple[Primitive, Callable]:
     prim = define_primitive(
         name, family="indexing", impl=_scatter_impl_for(combine),
         abstract_eval=_scatter_rule_for(name, dtypes), dtypes=dtypes, sample=_scatter_sample,
-        doc=f"XLA scatter where {what}")
+        doc=f"XLA scatter where {what}", **rule_slots)
 
     def wrapper(operand: Any, scatter_indices: Any, updates: Any,
                 dimension_numbers: ScatterDimensionNumbers, *,
@@ -751,21 +856,184 @@ def _ufunc_at(ufunc: np.ufunc) -> Callable[[np.ndarray, np.ndarray, np.ndarray],
     return combine
 
 
+# --- scatter derivatives ------------------------------------------------------------------------
+# Every rule gets (operand, scatter_indices, updates) and the scatter's params, which it passes
+# on unchanged to the scatters it binds, so that they pick the same windows in the same order.
+
+
+def _scatter_add_jvp(primals: list, tangents: list, **params: Any) -> tuple[Any, Any]:
+    operand, indices, updates = primals
+    t_operand, _, t_updates = tangents
+    ans = scatter_add_p.bind(operand, indices, updates, **params)
+    if type(t_updates) is Zero:
+        # Constant updates: the operand's tangent passes through (Zero included).
+        return ans, t_operand
+    return ans, scatter_add_p.bind(instantiate(t_operand), indices, t_updates, **params)
+
+
+def _scatter_add_transpose(ct: Any, operand: Any, indices: Any, updates: Any, **params: Any
+                           ) -> list[Any]:
+    """The operand's cotangent is ``ct``; each update's is ``ct`` where it was added, and 0
+    for updates the scatter drops."""
+    _not_linear_in_indices("scatter_add", indices)
+    ct_operand = ct_updates = None
+    if is_undefined(operand):
+        ct_operand = Zero(tangent_aval(operand.aval)) if type(ct) is Zero else ct
+    if is_undefined(updates):
+        ct_updates = (Zero(tangent_aval(updates.aval)) if type(ct) is Zero else
+                      _gather_updates(ct, indices, updates.aval.shape, 0, **params))
+    return [ct_operand, None, ct_updates]
+
+
+def _scatter_jvp(primals: list, tangents: list, **params: Any) -> tuple[Any, Any]:
+    operand, indices, updates = primals
+    t_operand, _, t_updates = tangents
+    ans = scatter_p.bind(operand, indices, updates, **params)
+    if type(t_operand) is Zero and type(t_updates) is Zero:
+        return ans, Zero(tangent_aval(core.get_aval(ans)))
+    # scatter is linear in (operand, updates) together, and its tangent runs through the same
+    # impl: each position takes the tangent of the update that won it (the last one, in the
+    # impl's deterministic order) or keeps the operand's. Unlike JAX's jvp, this needs no
+    # ids; the transpose finds the winners with them.
+    return ans, scatter_p.bind(instantiate(t_operand), indices, instantiate(t_updates),
+                               **params)
+
+
+def _scatter_winners(operand_shape: tuple[int, ...], indices: Any,
+                     updates_shape: tuple[int, ...], **params: Any) -> tuple[Any, Any]:
+    """Which operand elements survive a scatter and which updates end up in its result (one
+    per written position: the one the impl writes last), as two boolean arrays. Found with
+    the trick of JAX's scatter jvp: scatter a distinct id per update element (JAX uses one per
+    window; per element needs no argument about overlapping windows), then read them back."""
+    n = math.prod(updates_shape)
+    id_dtype = np.dtype(np.int32 if n < np.iinfo(np.int32).max else np.int64)
+    ids = add(reshape(iota(id_dtype, n), updates_shape), np.asarray(1, id_dtype))  # 0: unset
+    written = scatter_p.bind(_full(operand_shape, 0, id_dtype), indices, ids, **params)
+    survived = eq(written, np.asarray(0, id_dtype))
+    won = eq(_gather_updates(written, indices, updates_shape, 0, **params), ids)
+    return survived, won
+
+
+def _scatter_transpose(ct: Any, operand: Any, indices: Any, updates: Any, **params: Any
+                       ) -> list[Any]:
+    """The operand's cotangent is ``ct`` where no update overwrote it; each update's is
+    ``ct`` where it won, and 0 where a later update or a drop discarded it. A defined operand
+    or updates argument is 0 in a linear program (an instantiated symbolic zero)."""
+    _not_linear_in_indices("scatter", indices)
+    op_aval, up_aval = aval_of(operand), aval_of(updates)
+    if type(ct) is Zero:
+        return [Zero(tangent_aval(op_aval)) if is_undefined(operand) else None, None,
+                Zero(tangent_aval(up_aval)) if is_undefined(updates) else None]
+    survived, won = _scatter_winners(op_aval.shape, indices, up_aval.shape, **params)
+    ct_operand = ct_updates = None
+    if is_undefined(operand):
+        ct_operand = select_n(survived, zeros_like_aval(tangent_aval(op_aval)), ct)
+    if is_undefined(updates):
+        gathered = _gather_updates(ct, indices, up_aval.shape, 0, **params)
+        ct_updates = select_n(won, zeros_like_aval(tangent_aval(up_aval)), gathered)
+    return [ct_operand, None, ct_updates]
+
+
+def _products_of_the_others(operand_shape: tuple[int, ...], indices: Any, updates: Any,
+                            **params: Any) -> Any:
+    """For each update, the product of the other updates multiplied into the same position
+    (its derivative factor in scatter_mul), computed without dividing by zero: from the
+    product of the nonzero updates at each position and their number of zeros."""
+    aval = core.get_aval(updates)
+    dtype, shape = aval.dtype, aval.shape
+    zero, one = np.asarray(0, dtype), np.asarray(1, dtype)
+    is_zero = eq(updates, zero)
+    safe = select_n(is_zero, updates, _full(shape, 1, dtype))
+    product = scatter_mul_p.bind(_full(operand_shape, 1, dtype), indices, safe, **params)
+    n_zeros = scatter_add_p.bind(_full(operand_shape, 0, dtype), indices,
+                                 convert_element_type(is_zero, dtype), **params)
+    product_here = _gather_updates(product, indices, shape, 0, **params)
+    zeros_here = _gather_updates(n_zeros, indices, shape, 0, **params)
+    nothing = _full(shape, 0, dtype)
+    # A nonzero update: the others' product is product/u unless another update is 0. A zero
+    # update: the product of the others is the nonzero product if it is the only zero.
+    if_nonzero = select_n(eq(zeros_here, zero), nothing, div(product_here, safe))
+    if_zero = select_n(eq(zeros_here, one), nothing, product_here)
+    return select_n(is_zero, if_nonzero, if_zero)
+
+
+def _scatter_mul_jvp(primals: list, tangents: list, **params: Any) -> tuple[Any, Any]:
+    operand, indices, updates = primals
+    t_operand, _, t_updates = tangents
+    ans = scatter_mul_p.bind(operand, indices, updates, **params)
+    aval = tangent_aval(core.get_aval(ans))
+    out: Any = Zero(aval)
+    if type(t_operand) is not Zero:
+        out = scatter_mul_p.bind(t_operand, indices, updates, **params)
+    if type(t_updates) is not Zero:
+        # d(x * u1 * u2 ...) = x * sum_k du_k * (product of the others). JAX only handles
+        # unique indices (out = x * u); this is exact for repeated indices and zeros too.
+        others = _products_of_the_others(aval.shape, indices, updates, **params)
+        summed = scatter_add_p.bind(zeros_like_aval(aval), indices, mul(t_updates, others),
+                                    **params)
+        out = add_tangents(out, mul(operand, summed))
+    return ans, out
+
+
+def _scatter_mul_transpose(ct: Any, operand: Any, indices: Any, updates: Any, **params: Any
+                           ) -> list[Any]:
+    """scatter_mul scales each operand element by the product of its updates: a diagonal
+    map, its own transpose. It is not linear in the updates."""
+    _not_linear_in_indices("scatter_mul", indices)
+    if is_undefined(updates):
+        raise ValueError("functrans: transpose of scatter_mul with respect to its updates; it "
+                         "is linear in its operand only")
+    if type(ct) is Zero:
+        return [Zero(tangent_aval(operand.aval)), None, None]
+    return [scatter_mul_p.bind(ct, indices, updates, **params), None, None]
+
+
+def _scatter_extremum_jvp(prim: Primitive) -> Callable:
+    """scatter_min/scatter_max: the tangent of each result element is the mean tangent of the
+    values (operand element and updates) that equal it, as for max and reduce_max; ties share
+    it. A NaN result has no such value and gets a zero tangent."""
+
+    def rule(primals: list, tangents: list, **params: Any) -> tuple[Any, Any]:
+        operand, indices, updates = primals
+        t_operand, _, t_updates = tangents
+        ans = prim.bind(operand, indices, updates, **params)
+        aval = tangent_aval(core.get_aval(ans))
+        if type(t_operand) is Zero and type(t_updates) is Zero:
+            return ans, Zero(aval)
+        dtype = aval.dtype
+        # Dropped updates read NaN back, which equals nothing: they never count.
+        here = _gather_updates(ans, indices, core.get_aval(updates).shape, np.nan, **params)
+        update_won = convert_element_type(eq(updates, here), dtype)
+        operand_won = convert_element_type(eq(operand, ans), dtype)
+        count = scatter_add_p.bind(operand_won, indices, update_won, **params)
+        count = max_(count, np.asarray(1, dtype))  # 0 only at NaN results
+        total = scatter_add_p.bind(mul(operand_won, instantiate(t_operand)), indices,
+                                   mul(update_won, instantiate(t_updates)), **params)
+        return ans, div(total, count)
+
+    return rule
+
+
 scatter_p, scatter = _scatter_family(
     "scatter", _replace, dt.ALL, "updates replace operand values",
     "are applied in order: the last one (in C order of updates) wins; JAX leaves the order "
-    "unspecified", "set")
+    "unspecified", "set",
+    jvp=_scatter_jvp, transpose=_scatter_transpose, linear_in=(0, 2))
 scatter_add_p, scatter_add = _scatter_family(
     "scatter_add", _ufunc_at(np.add), dt.NUMERIC, "updates are added to operand values",
-    "all add up (like np.add.at)", "add")
+    "all add up (like np.add.at)", "add",
+    jvp=_scatter_add_jvp, transpose=_scatter_add_transpose, linear_in=(0, 2))
 scatter_mul_p, scatter_mul = _scatter_family(
     "scatter_mul", _ufunc_at(np.multiply), dt.NUMERIC,
-    "operand values are multiplied by updates", "all multiply (like np.multiply.at)", "mul")
+    "operand values are multiplied by updates", "all multiply (like np.multiply.at)", "mul",
+    jvp=_scatter_mul_jvp, transpose=_scatter_mul_transpose, linear_in=(0,))
 scatter_min_p, scatter_min = _scatter_family(
     "scatter_min", _ufunc_at(np.minimum), dt.REAL + dt.BOOL,
     "the minimum of operand values and updates is kept",
-    "all take part (like np.minimum.at; NaN propagates)", "min")
+    "all take part (like np.minimum.at; NaN propagates)", "min",
+    jvp=JVPRule(_scatter_extremum_jvp))
 scatter_max_p, scatter_max = _scatter_family(
     "scatter_max", _ufunc_at(np.maximum), dt.REAL + dt.BOOL,
     "the maximum of operand values and updates is kept",
-    "all take part (like np.maximum.at; NaN propagates)", "max")
+    "all take part (like np.maximum.at; NaN propagates)", "max",
+    jvp=JVPRule(_scatter_extremum_jvp))

@@ -51,7 +51,8 @@ class Primitive:
     def __init__(self, name: str, *, family: str, impl: Callable, abstract_eval: Callable,
                  dtypes: Iterable[np.dtype], sample: Callable[[np.dtype], Sequence[Example]],
                  multiple_results: bool = False, jvp: Callable | None = None,
-                 transpose: Callable | None = None, linear_in: tuple[int, ...] | None = None,
+                 transpose: Callable | None = None,
+                 linear_in: tuple[int, ...] | str | None = None,
                  batch: Callable | None = None, partial_eval: Callable | None = None,
                  lowerings: dict[str, Any] | None = None, doc: str = "",
                  effectful: bool = False):
@@ -119,6 +120,9 @@ def _validate(p: Primitive) -> None:
         raise bad("impl, abstract_eval and sample must be callables")
     if (p.transpose is None) != (p.linear_in is None):
         raise bad("transpose and linear_in go together: give both or neither")
+    if isinstance(p.linear_in, str) and p.linear_in != "all":
+        raise bad(f"linear_in must be a tuple of operand positions or 'all', got "
+                  f"{p.linear_in!r}")
     for key in p.lowerings:
         if key not in BACKENDS:
             raise bad(f"lowering for unknown backend {key!r}; expected one of {BACKENDS}")

@@ -2,9 +2,11 @@
 dynamic_update_slice, with their ``functrans.lax`` wrappers and lax's conveniences built on
 them (slice_in_dim, index_in_dim, the dynamic_*_in_dim family).
 
-Dynamic start indices are clamped into range as in XLA. Imports ``core``, ``registry``,
-``rules``, ``structural`` (its parameter helpers) and ``elementwise`` (whose lt/add/select_n
-wrap traced negative indices, as lax does).
+Dynamic start indices are clamped into range as in XLA. Every primitive here is linear in its
+array operands (pad jointly in operand and padding_value, dynamic_update_slice in operand and
+update); start indices are never differentiated. Imports ``core``, ``registry``, ``rules``,
+``ad_rules``, ``structural`` (its parameter and differentiation helpers) and ``elementwise``
+(whose lt/add/select_n wrap traced negative indices, as lax does; sub for pad's transpose).
 """
 
 from __future__ import annotations
@@ -20,9 +22,13 @@ from functrans import dtypes as dt
 from functrans.core import ShapedArray, Tracer
 from functrans.errors import DtypeError, ShapeError
 from functrans.primitives import elementwise, rules
+from functrans.primitives.ad_rules import (
+    JVPRule, Zero, aval_of, instantiate, is_undefined, tangent_aval, zeros_like_aval,
+)
 from functrans.primitives.registry import Example, define_primitive
 from functrans.primitives.structural import (
-    _axis, _check_ints, _check_rank, _ints, _sample_array, _view, expand_dims, squeeze,
+    _axis, _check_ints, _check_rank, _ints, _linear, _reduce_sum, _sample_array, _view,
+    expand_dims, squeeze,
 )
 
 __all__ = [
@@ -103,9 +109,43 @@ def _pad_sample(dtype: np.dtype) -> list[Example]:
             for i, (s, c) in enumerate(cases)]
 
 
+def _zero_scalar(x: Any) -> np.ndarray:
+    return np.zeros((), aval_of(x).dtype)
+
+
+def _total(x: Any) -> Any:
+    return _reduce_sum(x, tuple(range(aval_of(x).ndim)))
+
+
+def _unpad(ct: Any, padding_config: tuple[tuple[int, int, int], ...]) -> Any:
+    """The operand's cotangent: the elements of ``ct`` where operand elements landed. Padding
+    by (-lo, -hi) undoes the edges (zeros come back where lo/hi cropped the operand), and a
+    strided slice drops the interior padding."""
+    if any(lo or hi for lo, hi, _ in padding_config):
+        ct = pad_p.bind(ct, _zero_scalar(ct),
+                        padding_config=tuple((-lo, -hi, 0) for lo, hi, _ in padding_config))
+    if any(interior for _, _, interior in padding_config):
+        shape = aval_of(ct).shape
+        ct = slice_p.bind(ct, start_indices=(0,) * len(shape), limit_indices=shape,
+                          strides=tuple(interior + 1 for _, _, interior in padding_config))
+    return ct
+
+
+def _pad_transpose(ct: Any, operand: Any, padding_value: Any, *,
+                   padding_config: tuple[tuple[int, int, int], ...]) -> list[Any]:
+    op_ct = _unpad(ct, padding_config)
+    pv_ct = None
+    if is_undefined(padding_value):
+        # Every output element not taken from the operand is the padding value. (JAX computes
+        # the operand's part only when the operand is undefined and then fails on
+        # pad(constant, x); here it is computed whenever either cotangent needs it.)
+        pv_ct = elementwise.sub(_total(ct), _total(op_ct))
+    return [op_ct if is_undefined(operand) else None, pv_ct]
+
+
 pad_p = define_primitive(
     "pad", family="structural", impl=_pad_impl, abstract_eval=_pad_rule, dtypes=dt.ALL,
-    sample=_pad_sample,
+    sample=_pad_sample, **_linear(_pad_transpose, linear_in=(0, 1)),
     doc="pad with padding_value: (lo, hi, interior) per dimension; negative lo/hi crop")
 
 
@@ -176,9 +216,27 @@ def _concatenate_sample(dtype: np.dtype) -> list[Example]:
             for i, (ss, d) in enumerate(cases)]
 
 
+def _concatenate_transpose(ct: Any, *operands: Any, dimension: int) -> list[Any]:
+    out: list[Any] = []
+    shape = aval_of(ct).shape
+    start = 0
+    for x in operands:
+        size = aval_of(x).shape[dimension]
+        if is_undefined(x):
+            starts, limits = [0] * len(shape), list(shape)
+            starts[dimension], limits[dimension] = start, start + size
+            out.append(slice_p.bind(ct, start_indices=tuple(starts),
+                                    limit_indices=tuple(limits), strides=None))
+        else:
+            out.append(None)
+        start += size
+    return out
+
+
 concatenate_p = define_primitive(
     "concatenate", family="structural", impl=_concatenate_impl,
     abstract_eval=_concatenate_rule, dtypes=dt.ALL, sample=_concatenate_sample,
+    **_linear(_concatenate_transpose, linear_in="all"),
     doc="join operands along an existing dimension")
 
 
@@ -225,9 +283,19 @@ def _split_sample(dtype: np.dtype) -> list[Example]:
             for i, (s, sz, a) in enumerate(cases)]
 
 
+def _split_transpose(cts: list[Any], operand: Any, *, sizes: tuple[int, ...], axis: int
+                     ) -> list[Any]:
+    # Unused pieces have symbolic-zero cotangents; they are materialized only when another
+    # piece has a cotangent to concatenate them with.
+    if all(type(ct) is Zero for ct in cts):
+        return [Zero(tangent_aval(operand.aval))]
+    return [concatenate_p.bind(*map(instantiate, cts), dimension=axis)]
+
+
 split_p = define_primitive(
     "split", family="structural", impl=_split_impl, abstract_eval=_split_rule, dtypes=dt.ALL,
     sample=_split_sample, multiple_results=True,
+    **_linear(_split_transpose),
     doc="cut operand along axis into consecutive pieces of the given sizes")
 
 
@@ -282,9 +350,25 @@ def _slice_sample(dtype: np.dtype) -> list[Example]:
             for i, (s, a, b, st) in enumerate(cases)]
 
 
+def _slice_transpose(ct: Any, operand: Any, *, start_indices: tuple[int, ...],
+                     limit_indices: tuple[int, ...], strides: tuple[int, ...] | None
+                     ) -> list[Any]:
+    # Put each taken element back where it came from: lo zeros before, stride - 1 between,
+    # and the rest after (the limit may lie past the last taken element).
+    in_shape = aval_of(operand).shape
+    steps = strides or (1,) * len(in_shape)
+    config = []
+    for lo, size, n, step in zip(start_indices, in_shape, aval_of(ct).shape, steps,
+                                 strict=True):
+        spanned = n + max(n - 1, 0) * (step - 1)
+        config.append((lo, size - lo - spanned, step - 1))
+    return [pad_p.bind(ct, _zero_scalar(ct), padding_config=tuple(config))]
+
+
 slice_p = define_primitive(
     "slice", family="structural", impl=_slice_impl, abstract_eval=_slice_rule, dtypes=dt.ALL,
-    sample=_slice_sample, doc="static slice operand[start:limit:stride] in every dimension")
+    sample=_slice_sample, **_linear(_slice_transpose),
+    doc="static slice operand[start:limit:stride] in every dimension")
 
 
 def slice_(operand: Any, start_indices: Sequence[int], limit_indices: Sequence[int],
@@ -397,9 +481,35 @@ def _dynamic_slice_sample(dtype: np.dtype) -> list[Example]:
             for i, (s, idx, sz, idt) in enumerate(cases)]
 
 
+def _jvp_linear_in_leading(n: int) -> JVPRule:
+    """jvp of a primitive linear in its first ``n`` operands, the rest being start indices
+    (integers, never differentiated): the primitive applied to those tangents, at the same
+    indices."""
+
+    def build(prim: Any) -> Any:
+        def rule(primals: Sequence[Any], tangents: Sequence[Any], **params: Any) -> Any:
+            ans = prim.bind(*primals, **params)
+            if all(type(t) is Zero for t in tangents[:n]):
+                return ans, Zero(tangent_aval(core.get_aval(ans)))
+            return ans, prim.bind(*map(instantiate, tangents[:n]), *primals[n:], **params)
+
+        return rule
+
+    return JVPRule(build)
+
+
+def _dynamic_slice_transpose(ct: Any, operand: Any, *start_indices: Any,
+                             slice_sizes: tuple[int, ...]) -> list[Any]:
+    # The window is clamped the same way when it is written back (same sizes, same starts).
+    zeros = zeros_like_aval(tangent_aval(operand.aval))
+    return [dynamic_update_slice_p.bind(zeros, ct, *start_indices),
+            *[None] * len(start_indices)]
+
+
 dynamic_slice_p = define_primitive(
     "dynamic_slice", family="structural", impl=_dynamic_slice_impl,
     abstract_eval=_dynamic_slice_rule, dtypes=dt.ALL, sample=_dynamic_slice_sample,
+    **_linear(_dynamic_slice_transpose, jvp=_jvp_linear_in_leading(1)),
     doc="slice of static slice_sizes at traced start indices, clamped to fit (XLA)")
 
 
@@ -419,8 +529,8 @@ def _dynamic_update_slice_rule(operand: ShapedArray, update: ShapedArray,
 def _dynamic_update_slice_impl(operand: np.ndarray, update: np.ndarray,
                                *start_indices: np.ndarray) -> np.ndarray:
     starts = _clamped_starts(operand.shape, start_indices, update.shape)
-    out = operand.copy()
-    out[(*_window(starts, update.shape), Ellipsis)] = update
+    out = np.array(operand, copy=True)  # an ndarray even when given a 0-d NumPy scalar
+    out[(*_window(starts, np.shape(update)), Ellipsis)] = update
     return out
 
 
@@ -435,10 +545,25 @@ def _dynamic_update_slice_sample(dtype: np.dtype) -> list[Example]:
             for i, (s, u, idx, idt) in enumerate(cases)]
 
 
+def _dynamic_update_slice_transpose(ct: Any, operand: Any, update: Any, *start_indices: Any
+                                    ) -> list[Any]:
+    update_aval = aval_of(update)
+    op_ct = upd_ct = None
+    if is_undefined(operand):
+        # The overwritten window of the operand does not reach the output.
+        zeros = zeros_like_aval(tangent_aval(update_aval))
+        op_ct = dynamic_update_slice_p.bind(ct, zeros, *start_indices)
+    if is_undefined(update):
+        upd_ct = dynamic_slice_p.bind(ct, *start_indices, slice_sizes=update_aval.shape)
+    return [op_ct, upd_ct, *[None] * len(start_indices)]
+
+
 dynamic_update_slice_p = define_primitive(
     "dynamic_update_slice", family="structural", impl=_dynamic_update_slice_impl,
     abstract_eval=_dynamic_update_slice_rule, dtypes=dt.ALL,
     sample=_dynamic_update_slice_sample,
+    **_linear(_dynamic_update_slice_transpose, linear_in=(0, 1),
+              jvp=_jvp_linear_in_leading(2)),
     doc="operand with update written at traced start indices, clamped to fit (XLA)")
 
 

@@ -3,15 +3,17 @@ transpose, squeeze, expand_dims, rev and iota, with their ``functrans.lax`` wrap
 conveniences built on them (broadcast, collapse). Slicing, padding and concatenation live in
 ``slicing.py``, which shares this module's parameter helpers.
 
-Impls may return NumPy views; the eager path copies views of caller-writable memory. Imports
-``core``, ``registry`` and ``rules``.
+Impls may return NumPy views; the eager path copies views of caller-writable memory. All of
+these primitives are linear: their jvp applies the primitive to the tangent and their transpose
+moves cotangents back (summing where broadcast_in_dim copied). Imports ``core``, ``registry``,
+``rules`` and ``ad_rules`` (and ``reductions`` lazily, inside a rule).
 """
 
 from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,6 +23,9 @@ from functrans import dtypes as dt
 from functrans.core import ShapedArray
 from functrans.errors import DtypeError, FunctransError, ShapeError
 from functrans.primitives import rules
+from functrans.primitives.ad_rules import (
+    aval_of, jvp_linear, jvp_zero, transpose_linear,
+)
 from functrans.primitives.registry import Example, define_primitive
 
 __all__ = [
@@ -90,6 +95,26 @@ def _view(x: np.ndarray, index: tuple) -> np.ndarray:
     return x[(*index, Ellipsis)]
 
 
+# --- differentiation helpers (shared with slicing.py) ---------------------------------------------
+
+
+def _linear(fn: Callable, linear_in: tuple[int, ...] | str = (0,), jvp: Any = None
+            ) -> dict[str, Any]:
+    """jvp/transpose/linear_in fields for a primitive linear in its ``linear_in`` operands
+    (jointly) whose transpose is ``fn(ct, *args, **params) -> list``. A symbolic-zero
+    cotangent gives symbolic zeros for the undefined arguments without calling ``fn``. The
+    jvp defaults to ``jvp_linear()`` (the primitive applied to the tangents)."""
+
+    return {"jvp": jvp or jvp_linear(), "transpose": transpose_linear(fn),
+            "linear_in": linear_in}
+
+
+def _reduce_sum(x: Any, axes: tuple[int, ...]) -> Any:
+    # Imported when a rule runs: reductions' own rules may build on this module.
+    from functrans.primitives.reductions import reduce_sum_p
+    return reduce_sum_p.bind(x, axes=axes) if axes else x
+
+
 # --- broadcast_in_dim ---------------------------------------------------------------------------
 
 
@@ -133,9 +158,25 @@ def _broadcast_in_dim_sample(dtype: np.dtype) -> list[Example]:
             for i, (s, out, dims) in enumerate(cases)]
 
 
+def _broadcast_in_dim_transpose(ct: Any, operand: Any, *, shape: tuple[int, ...],
+                                broadcast_dimensions: tuple[int, ...]) -> list[Any]:
+    # Sum over the new output dimensions and over those a size-1 operand dimension was
+    # stretched along; then put the stretched dimensions back as size 1.
+    in_shape = operand.aval.shape
+    kept = set(broadcast_dimensions)
+    summed = [d for d in range(len(shape)) if d not in kept]
+    summed += [d for size, d in zip(in_shape, broadcast_dimensions, strict=True)
+               if size == 1 and shape[d] != 1]
+    out = _reduce_sum(ct, tuple(sorted(summed)))
+    if aval_of(out).shape != in_shape:
+        out = reshape_p.bind(out, new_sizes=in_shape, dimensions=None)
+    return [out]
+
+
 broadcast_in_dim_p = define_primitive(
     "broadcast_in_dim", family="structural", impl=_broadcast_in_dim_impl,
     abstract_eval=_broadcast_in_dim_rule, dtypes=dt.ALL, sample=_broadcast_in_dim_sample,
+    **_linear(_broadcast_in_dim_transpose),
     doc="broadcast operand to shape; operand dim i becomes output dim broadcast_dimensions[i]")
 
 
@@ -208,9 +249,24 @@ def _reshape_sample(dtype: np.dtype) -> list[Example]:
             for i, (s, out, dims) in enumerate(cases)]
 
 
+def _reshape_transpose(ct: Any, operand: Any, *, new_sizes: tuple[int, ...],
+                       dimensions: tuple[int, ...] | None) -> list[Any]:
+    in_shape = operand.aval.shape
+    if dimensions is None:
+        return [reshape_p.bind(ct, new_sizes=in_shape, dimensions=None)]
+    # Undo the C-order reshape into the permuted shape, then the permutation.
+    permuted = tuple(in_shape[d] for d in dimensions)
+    out = reshape_p.bind(ct, new_sizes=permuted, dimensions=None)
+    return [transpose_p.bind(out, permutation=_inverse_permutation(dimensions))]
+
+
+def _inverse_permutation(perm: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.argsort(perm))
+
+
 reshape_p = define_primitive(
     "reshape", family="structural", impl=_reshape_impl, abstract_eval=_reshape_rule,
-    dtypes=dt.ALL, sample=_reshape_sample,
+    dtypes=dt.ALL, sample=_reshape_sample, **_linear(_reshape_transpose),
     doc="C-order reshape, after permuting the operand's axes by dimensions if given")
 
 
@@ -267,6 +323,8 @@ def _transpose_sample(dtype: np.dtype) -> list[Example]:
 transpose_p = define_primitive(
     "transpose", family="structural", impl=_transpose_impl, abstract_eval=_transpose_rule,
     dtypes=dt.ALL, sample=_transpose_sample,
+    **_linear(lambda ct, operand, *, permutation: [
+        transpose_p.bind(ct, permutation=_inverse_permutation(permutation))]),
     doc="permute axes: output axis i is operand axis permutation[i]")
 
 
@@ -305,7 +363,10 @@ def _squeeze_sample(dtype: np.dtype) -> list[Example]:
 
 squeeze_p = define_primitive(
     "squeeze", family="structural", impl=_squeeze_impl, abstract_eval=_squeeze_rule,
-    dtypes=dt.ALL, sample=_squeeze_sample, doc="remove the listed size-1 dimensions")
+    dtypes=dt.ALL, sample=_squeeze_sample,
+    **_linear(lambda ct, operand, *, dimensions: [
+        expand_dims_p.bind(ct, dimensions=tuple(sorted(dimensions)))]),
+    doc="remove the listed size-1 dimensions")
 
 
 def squeeze(array: Any, dimensions: Sequence[int]) -> Any:
@@ -341,6 +402,8 @@ def _expand_dims_sample(dtype: np.dtype) -> list[Example]:
 expand_dims_p = define_primitive(
     "expand_dims", family="structural", impl=_expand_dims_impl,
     abstract_eval=_expand_dims_rule, dtypes=dt.ALL, sample=_expand_dims_sample,
+    **_linear(lambda ct, operand, *, dimensions: [
+        squeeze_p.bind(ct, dimensions=tuple(sorted(dimensions)))]),
     doc="insert size-1 dimensions at the listed positions of the output")
 
 
@@ -381,7 +444,9 @@ def _rev_sample(dtype: np.dtype) -> list[Example]:
 
 rev_p = define_primitive(
     "rev", family="structural", impl=_rev_impl, abstract_eval=_rev_rule, dtypes=dt.ALL,
-    sample=_rev_sample, doc="reverse the order of elements along the listed dimensions")
+    sample=_rev_sample,
+    **_linear(lambda ct, operand, *, dimensions: [rev_p.bind(ct, dimensions=dimensions)]),
+    doc="reverse the order of elements along the listed dimensions")
 
 
 def rev(operand: Any, dimensions: Sequence[int]) -> Any:
@@ -422,7 +487,7 @@ def _iota_sample(dtype: np.dtype) -> list[Example]:
 
 iota_p = define_primitive(
     "iota", family="structural", impl=_iota_impl, abstract_eval=_iota_rule,
-    dtypes=dt.NUMERIC, sample=_iota_sample,
+    dtypes=dt.NUMERIC, sample=_iota_sample, jvp=jvp_zero(),
     doc="0, 1, 2, ... along dimension, broadcast to shape")
 
 

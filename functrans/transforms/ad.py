@@ -21,7 +21,7 @@ from functrans.core import ShapedArray, Tracer
 from functrans.ir import ClosedJaxpr, Jaxpr, Literal, Var
 from functrans.primitives.ad_rules import (
     UndefinedPrimal, Zero, add_tangents, instantiate, is_differentiable_dtype, tangent_aval,
-    zeros_like_aval,
+    unmask, zeros_like_aval,
 )
 from functrans.transforms.partial_eval import StagingTrace, StagingTracer
 
@@ -255,12 +255,14 @@ def backward_pass(jaxpr: Jaxpr, consts: Sequence[Any], args: Sequence[Any],
                 f"functrans: cannot transpose primitive '{eqn.prim.name}': it is not linear "
                 f"in the differentiated inputs, or has no transpose rule (equation: {eqn!r}, "
                 f"from {eqn.source_info}).")
+        if not getattr(rule, "handles_masked_cotangents", False):
+            cts = [unmask(ct) for ct in cts]
         invals = [UndefinedPrimal(a.aval) if type(a) is Var and a in linear else read(a)
                   for a in eqn.invars]
         cts_in = rule(cts if eqn.prim.multiple_results else cts[0], *invals, **eqn.params)
         for a, ct in zip(eqn.invars, cts_in, strict=True):
             accumulate(a, ct)
-    return [(ct_env.get(v, Zero(tangent_aval(v.aval))) if v in linear else None)
+    return [(unmask(ct_env.get(v, Zero(tangent_aval(v.aval)))) if v in linear else None)
             for v in jaxpr.invars]
 
 

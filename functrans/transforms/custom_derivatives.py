@@ -351,8 +351,9 @@ class custom_vjp:  # noqa: N801 - JAX's name
     1.0
 
     ``fwd(*args) -> (out, residuals)`` and ``bwd(*nondiff_args, residuals, ct) -> tuple`` with
-    one cotangent (or None) per differentiable argument. Forward mode (``jvp``) of a
-    custom_vjp function raises, as in JAX.
+    one cotangent (or None) per differentiable argument. Forward mode (``jvp``, ``jacfwd``)
+    differentiates the function itself, since ``bwd`` only defines reverse mode (JAX raises
+    there instead).
     """
 
     def __init__(self, fun: Callable, nondiff_argnums: Sequence[int] = ()):
@@ -390,8 +391,14 @@ def _custom_vjp_call_jvp(primals: list, tangents: list, call_jaxpr: ClosedJaxpr,
     arg_tangents = [instantiate(t) for t in tangents[num_consts:]]
     in_avals = tuple(core.get_aval(x) for x in args)
     out_avals = tuple(tangent_aval(a) for a in call_jaxpr.out_avals)
-    t_out = custom_lin_p.bind(*res, *arg_tangents, num_res=len(res), bwd=bwd, res_tree=res_tree,
-                              in_avals=in_avals, out_avals=out_avals)
+    # Forward mode (evaluating the linear map on concrete tangents) differentiates the function
+    # itself; reverse mode (transposing it) calls bwd.
+    from functrans.transforms.ad import jvp_jaxpr
+    fallback, nonzeros = jvp_jaxpr(call_jaxpr, [False] * num_consts + [True] * len(args))
+    t_out = custom_lin_p.bind(*res, *primals, *arg_tangents, num_res=len(res),
+                              num_primals=len(primals), bwd=bwd, res_tree=res_tree,
+                              in_avals=in_avals, out_avals=out_avals, fallback_jvp=fallback,
+                              fallback_nonzeros=tuple(nonzeros))
     t_out = [Zero(a) if a.dtype == dt.float0 else t
              for t, a in zip(t_out, out_avals, strict=True)]
     return out, t_out
@@ -404,22 +411,27 @@ custom_vjp_call_p = define_primitive(
     doc="a function with user-defined fwd/bwd rules (functrans.custom_vjp)")
 
 
-def _custom_lin_impl(*args: Any, **params: Any) -> Any:
-    raise errors.FunctransError(
-        "functrans.jvp: forward-mode differentiation of a custom_vjp function is not supported "
-        "(its derivative is only defined in reverse mode). Use functrans.grad / vjp, or define "
-        "the function with custom_jvp, which supports both modes.")
+def _custom_lin_impl(*args: np.ndarray, num_res: int, num_primals: int, bwd: _FlatBwd,
+                     res_tree: Any, in_avals: tuple, out_avals: tuple,
+                     fallback_jvp: ClosedJaxpr, fallback_nonzeros: tuple) -> list[np.ndarray]:
+    outs = eval_jaxpr(fallback_jvp.jaxpr, fallback_jvp.consts, *args[num_res:])
+    tangents = iter(outs[len(out_avals):])
+    # The jvp jaxpr drops symbolically-zero tangent outputs: put zeros back.
+    return [np.asarray(next(tangents)) if nz else np.zeros(a.shape, a.dtype)
+            for nz, a in zip(fallback_nonzeros, out_avals, strict=True)]
 
 
-def _custom_lin_transpose(cts: list, *args: Any, num_res: int, bwd: _FlatBwd, res_tree: Any,
-                          in_avals: tuple, out_avals: tuple) -> list[Any]:
+def _custom_lin_transpose(cts: list, *args: Any, num_res: int, num_primals: int,
+                          bwd: _FlatBwd, res_tree: Any, in_avals: tuple, out_avals: tuple,
+                          fallback_jvp: ClosedJaxpr, fallback_nonzeros: tuple) -> list[Any]:
     res = args[:num_res]
     cts_in = bwd(res, res_tree, cts, in_avals)
-    return [None] * num_res + cts_in
+    return [None] * (num_res + num_primals) + cts_in
 
 
 custom_lin_p = define_primitive(
     "custom_lin", family="custom", impl=_custom_lin_impl,
     abstract_eval=lambda *avals, out_avals, **params: list(out_avals), multiple_results=True,
     dtypes=dt.INEXACT, sample=lambda d: [], transpose=_custom_lin_transpose, linear_in=(),
-    doc="the linear map of a custom_vjp function, transposed by its bwd rule")
+    doc="the linear map of a custom_vjp function: transposed by its bwd rule; evaluated "
+        "forward by differentiating the function itself")
