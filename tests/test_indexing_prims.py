@@ -17,7 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from functrans import core
+import functrans as ft
+from functrans import core, lax
 from functrans.errors import DtypeError, ShapeError
 from functrans.primitives import indexing as ix
 from functrans.primitives.indexing import GatherDimensionNumbers as GDN
@@ -736,3 +737,242 @@ def test_wrapper_errors() -> None:
         ix.gather(x, [[0]], TAKE, (1, 3), mode="fill", fill_value=np.zeros(2))
     with pytest.raises(TypeError, match="bad dimension_numbers"):
         ix.scatter(x, [[0]], np.zeros((1, 3), np.float32), {"window": (1,)})
+
+
+# --- derivatives ---------------------------------------------------------------------------------
+# The jvp and transpose rules, end to end through ft.grad / ft.jvp / ft.vjp: hand-derived
+# gradients for the familiar cases, and for drawn dimension numbers the dense Jacobian of the
+# impl (for the linear gather, scatter_add and scatter) or central differences (for the others).
+# Scalar losses are sums built from scatter_add into a 0-d zero, so that these tests depend on
+# this family's rules only.
+
+POINT = SDN((), (0,), (0,))  # x.at[i] for a 1-d x and indices of shape (n, 1)
+TAKE1 = GDN((), (0,), (0,))  # x[i] for a 1-d x
+DERIVATIVE_SETTINGS = settings(max_examples=100, deadline=None,
+                               suppress_health_check=[HealthCheck.too_slow])
+
+
+def total(y: object) -> object:
+    """sum(y): every element scatter-added into a 0-d zero."""
+    shape = core.get_aval(y).shape
+    flat = lax.reshape(y, (math.prod(shape),))
+    return ix.scatter_add(np.zeros((), np.float64), np.zeros((math.prod(shape), 0), np.int32),
+                          flat, SDN((), (), ()))
+
+
+def weighted(y: object, w: np.ndarray) -> object:
+    """sum(w * y): its gradient with respect to y is w."""
+    return total(lax.mul(y, w))
+
+
+def dense_jacobian(f: object, args: list[np.ndarray]) -> np.ndarray:
+    """The matrix of a map linear in all of ``args`` (NumPy in, NumPy out), from its values on
+    basis vectors; columns follow the flattened args, concatenated."""
+    zeros = [np.zeros_like(a) for a in args]
+    out_size = np.asarray(f(*zeros)).size
+    cols = []
+    for i, a in enumerate(args):
+        for k in range(a.size):
+            basis = [z.copy() for z in zeros]
+            basis[i].reshape(-1)[k] = 1
+            cols.append(np.asarray(f(*basis)).reshape(-1))
+    return np.array(cols).T if cols else np.zeros((out_size, 0))
+
+
+def flat_concat(arrays: list[object]) -> np.ndarray:
+    return np.concatenate([np.asarray(a, np.float64).reshape(-1) for a in arrays])
+
+
+def test_grad_of_sum_of_squares_of_a_gather_counts_repeated_indices() -> None:
+    x = np.array([1.0, -2.0, 3.0, 0.5, 4.0])
+    idx = np.array([[0], [2], [2], [4], [2]])
+    grad = ft.grad(lambda x: total(lax.square(ix.gather(x, idx, TAKE1, (1,)))))(x)
+    np.testing.assert_allclose(np.asarray(grad), 2 * x * np.bincount(idx[:, 0], minlength=5))
+    rows = np.arange(12.0).reshape(4, 3)
+    ridx = np.array([[3], [0], [3]])
+    grad = ft.grad(lambda x: total(lax.square(ix.gather(x, ridx, TAKE, (1, 3)))))(rows)
+    counts = np.bincount(ridx[:, 0], minlength=4)[:, None]
+    np.testing.assert_allclose(np.asarray(grad), 2 * rows * counts)
+
+
+@pytest.mark.parametrize("mode, used", [
+    # promise_in_bounds gathers clamp (as XLA does), so the gradient follows the clamp; JAX
+    # transposes them into a dropping scatter and loses these contributions.
+    (None, [0, 2, 2, 4, 4, 0]), ("clip", [0, 2, 2, 4, 4, 0]), ("fill", [0, 2, 2, 4])])
+def test_gather_gradient_follows_each_out_of_bounds_mode(mode: object, used: list[int]) -> None:
+    x = np.array([1.0, -2.0, 3.0, 0.5, 4.0])
+    idx = np.array([[0], [2], [2], [4], [9], [-1]])
+    # With 'fill' the filled windows are NaN (the default), and their cotangent (2 * NaN) must
+    # not reach x.
+    grad = ft.grad(lambda x: total(lax.square(ix.gather(x, idx, TAKE1, (1,), mode=mode))))(x)
+    np.testing.assert_allclose(np.asarray(grad), 2 * x * np.bincount(used, minlength=5))
+
+
+@pytest.mark.parametrize("fill", [None, 1.0, -3.5])
+def test_gather_tangent_of_a_filled_window_is_zero(fill: object) -> None:
+    x = np.arange(1.0, 13.0).reshape(4, 3)
+    idx = np.array([[1], [3], [-1]])
+    window = GDN((1, 2), (), (0,))
+    out, tangent = ft.jvp(lambda x: ix.gather(x, idx, window, (2, 3), mode="fill",
+                                              fill_value=fill), (x,), (np.ones_like(x),))
+    np.testing.assert_array_equal(np.asarray(tangent), [np.ones((2, 3)), np.zeros((2, 3)),
+                                                        np.zeros((2, 3))])
+    np.testing.assert_array_equal(np.asarray(out)[1:],
+                                  np.full((2, 2, 3), np.nan if fill is None else fill))
+
+
+@pytest.mark.parametrize("mode, gathered", [
+    ("drop", [4.0, 3.0, 3.0, 0.0, 0.0]), ("clip", [4.0, 3.0, 3.0, 7.0, 4.0])])
+def test_grad_of_scatter_add_wrt_operand_and_updates(mode: str, gathered: list[float]) -> None:
+    x = np.zeros(5)
+    w = np.array([4.0, 5.0, 3.0, 6.0, 7.0])
+    idx = np.array([[0], [2], [2], [8], [-3]])
+    v = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    gx, gv = ft.grad(lambda x, v: weighted(ix.scatter_add(x, idx, v, POINT, mode=mode), w),
+                     argnums=(0, 1))(x, v)
+    np.testing.assert_array_equal(np.asarray(gx), w)
+    np.testing.assert_array_equal(np.asarray(gv), gathered)
+
+
+def test_grad_of_scatter_follows_last_write_wins() -> None:
+    x = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    w = np.array([10.0, 20.0, 30.0, 40.0, 50.0])
+    idx = np.array([[1], [3], [1], [7], [1]])
+    v = np.array([-1.0, -2.0, -3.0, -4.0, -5.0])
+    out = ix.scatter(x, idx, v, POINT)
+    np.testing.assert_array_equal(np.asarray(out), [1.0, -5.0, 3.0, -2.0, 5.0])
+    gx, gv = ft.grad(lambda x, v: weighted(ix.scatter(x, idx, v, POINT), w),
+                     argnums=(0, 1))(x, v)
+    np.testing.assert_array_equal(np.asarray(gx), [10.0, 0.0, 30.0, 0.0, 50.0])
+    # v[4] is the last write to x[1]; v[3] is dropped (out of bounds).
+    np.testing.assert_array_equal(np.asarray(gv), [0.0, 40.0, 0.0, 0.0, 20.0])
+    _, tangent = ft.jvp(lambda x, v: ix.scatter(x, idx, v, POINT), (x, v),
+                        (np.ones(5), np.arange(1.0, 6.0)))
+    np.testing.assert_array_equal(np.asarray(tangent), [1.0, 5.0, 1.0, 2.0, 1.0])
+
+
+def test_grad_of_scatter_with_overlapping_clamped_windows() -> None:
+    x = np.zeros(5)
+    w = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    idx = np.array([[0], [1], [4]])  # windows of 2 start at 0, 1 and (clamped) 3
+    v = np.arange(1.0, 7.0).reshape(3, 2)
+    dn = SDN((1,), (), (0,))
+    out = ix.scatter(x, idx, v, dn, mode="clip")
+    np.testing.assert_array_equal(np.asarray(out), [1.0, 3.0, 4.0, 5.0, 6.0])
+    gv = ft.grad(lambda v: weighted(ix.scatter(x, idx, v, dn, mode="clip"), w))(v)
+    np.testing.assert_array_equal(np.asarray(gv), [[1.0, 0.0], [2.0, 3.0], [4.0, 5.0]])
+
+
+def test_scatter_mul_derivatives_with_repeated_indices_and_zeros() -> None:
+    x = np.array([2.0, 3.0, 5.0, 7.0])
+    idx = np.array([[0], [0], [1], [1], [1], [2], [2], [9]])
+    u = np.array([3.0, 0.5, 0.0, 4.0, 2.0, 0.0, 0.0, 6.0])
+    out = ix.scatter_mul(x, idx, u, POINT)
+    np.testing.assert_array_equal(np.asarray(out), [3.0, 0.0, 0.0, 7.0])
+    gx, gu = ft.grad(lambda x, u: total(ix.scatter_mul(x, idx, u, POINT)),
+                     argnums=(0, 1))(x, u)
+    # d/dx = product of the updates; d/du_k = x times the product of the other updates there
+    # (u[2] is the only zero at x[1]; x[2] has two zeros; u[7] is dropped). JAX refuses
+    # repeated indices here.
+    np.testing.assert_array_equal(np.asarray(gx), [1.5, 0.0, 0.0, 1.0])
+    np.testing.assert_array_equal(np.asarray(gu), [1.0, 6.0, 24.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    tx, tu = np.array([0.5, -1.0, 2.0, 1.0]), np.linspace(-1.0, 1.0, 8)
+    _, tangent = ft.jvp(lambda x, u: ix.scatter_mul(x, idx, u, POINT), (x, u), (tx, tu))
+    eps = 1e-6
+    fd = (ix.scatter_mul_p.impl(x + eps * tx, idx, u + eps * tu, **sparams(POINT))
+          - ix.scatter_mul_p.impl(x - eps * tx, idx, u - eps * tu, **sparams(POINT))) / (2 * eps)
+    np.testing.assert_allclose(np.asarray(tangent), fd, rtol=1e-7, atol=1e-7)
+
+
+def test_scatter_min_max_ties_share_the_derivative() -> None:
+    x = np.array([1.0, 5.0, 2.0])
+    idx = np.array([[0], [0], [1], [2], [2]])
+    u = np.array([1.0, 3.0, 2.0, 0.5, 0.5])
+    gx, gu = ft.grad(lambda x, u: total(ix.scatter_min(x, idx, u, POINT)), argnums=(0, 1))(x, u)
+    np.testing.assert_array_equal(np.asarray(gx), [0.5, 0.0, 0.0])
+    np.testing.assert_array_equal(np.asarray(gu), [0.5, 0.0, 1.0, 0.5, 0.5])
+    gx, gu = ft.grad(lambda x, u: total(ix.scatter_max(x, idx, u, POINT)), argnums=(0, 1))(x, u)
+    np.testing.assert_array_equal(np.asarray(gx), [0.0, 1.0, 1.0])
+    np.testing.assert_array_equal(np.asarray(gu), [0.0, 1.0, 0.0, 0.0, 0.0])
+
+
+def test_scatter_max_nan_results_and_dropped_updates_get_zero_derivative() -> None:
+    x = np.array([1.0, 2.0])
+    idx = np.array([[0], [1], [5]])
+    u = np.array([np.nan, 3.0, 9.0])
+    gx, gu = ft.grad(lambda x, u: weighted(ix.scatter_max(x, idx, u, POINT), np.ones(2)),
+                     argnums=(0, 1))(x, u)
+    np.testing.assert_array_equal(np.asarray(gx), [0.0, 0.0])
+    np.testing.assert_array_equal(np.asarray(gu), [0.0, 1.0, 0.0])
+
+
+def test_second_order_derivatives_through_gather_and_scatter_add() -> None:
+    x = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    v = np.array([0.5, 0.625, 0.75, 0.875, 1.0])
+    idx = np.array([[0], [2], [2], [4], [9]])
+    counts = np.array([1.0, 0.0, 2.0, 0.0, 2.0])  # 9 is clamped to 4
+
+    def f(x: object) -> object:
+        return total(lax.integer_pow(ix.gather(x, idx, TAKE1, (1,), mode="clip"), 3))
+
+    # The Hessian of f is diag(6 * x * counts).
+    hvp = ft.grad(lambda x: weighted(ft.grad(f)(x), v))(x)
+    np.testing.assert_allclose(np.asarray(hvp), 6 * x * counts * v)
+
+
+@DERIVATIVE_SETTINGS
+@given(gather_cases(), st.integers(0, 2**32 - 1))
+def test_gather_derivatives_are_its_jacobian(case: tuple, seed: int) -> None:
+    operand, indices, dnums, slice_sizes, mode = case
+    fill = 0.0 if mode == FILL else None  # a linear gather: the one its jvp binds
+    params = gparams(dnums, slice_sizes, mode, fill)
+    jac = dense_jacobian(lambda x: ix.gather_p.impl(x, indices, **params), [operand])
+    rng = np.random.default_rng(seed)
+
+    def f(x: object) -> object:
+        return ix.gather(x, indices, dnums, slice_sizes, mode=mode, fill_value=fill)
+
+    t = rng.normal(size=operand.shape)
+    out, tangent = ft.jvp(f, (operand,), (t,))
+    np.testing.assert_allclose(np.asarray(tangent).reshape(-1), jac @ t.reshape(-1))
+    ct = rng.normal(size=np.shape(out))
+    (ct_x,) = ft.vjp(f, operand)[1](ct)
+    np.testing.assert_allclose(np.asarray(ct_x).reshape(-1), jac.T @ ct.reshape(-1))
+
+
+@DERIVATIVE_SETTINGS
+@given(scatter_cases(), st.integers(0, 2**32 - 1))
+def test_scatter_derivatives_match_jacobians_and_finite_differences(case: tuple, seed: int
+                                                                    ) -> None:
+    name, operand, indices, updates, dnums, mode = case
+    prim = SCATTERS[name][0]
+    params = sparams(dnums, mode)
+    rng = np.random.default_rng(seed)
+    if name in ("scatter_min", "scatter_max"):
+        # Distinct values, none an integer like the operand's: no ties for the differences.
+        updates = 0.25 + 1.5 * rng.permutation(updates.size).reshape(updates.shape) - 6
+    elif name == "scatter_mul":
+        updates = rng.choice([0.0, 0.5, -1.5, 2.0], size=updates.shape)
+
+    def f(x: object, u: object) -> object:
+        return getattr(ix, name)(x, indices, u, dnums, mode=mode)
+
+    tx, tu = rng.normal(size=operand.shape), rng.normal(size=updates.shape)
+    out, tangent = ft.jvp(f, (operand, updates), (tx, tu))
+    np.testing.assert_array_equal(np.asarray(out), prim.impl(operand, indices, updates, **params))
+    ct = rng.normal(size=np.shape(out))
+    ct_x, ct_u = ft.vjp(f, operand, updates)[1](ct)
+    if name in ("scatter", "scatter_add"):  # linear in (operand, updates) together
+        jac = dense_jacobian(lambda x, u: prim.impl(x, indices, u, **params), [operand, updates])
+        np.testing.assert_allclose(np.asarray(tangent).reshape(-1), jac @ flat_concat([tx, tu]))
+        np.testing.assert_allclose(flat_concat([ct_x, ct_u]), jac.T @ ct.reshape(-1))
+        return
+    eps = 1e-6
+    fd = (prim.impl(operand + eps * tx, indices, updates + eps * tu, **params)
+          - prim.impl(operand - eps * tx, indices, updates - eps * tu, **params)) / (2 * eps)
+    scale = 1.0 + np.abs(fd).max(initial=0.0)
+    np.testing.assert_allclose(np.asarray(tangent), fd, rtol=1e-6, atol=1e-6 * scale)
+    # The reverse mode is the transpose of the forward mode: <ct, J t> = <J^T ct, t>.
+    lhs = float(np.sum(ct * np.asarray(tangent)))
+    rhs = float(np.sum(np.asarray(ct_x) * tx) + np.sum(np.asarray(ct_u) * tu))
+    assert abs(lhs - rhs) <= 1e-9 * (1 + abs(lhs)) * scale

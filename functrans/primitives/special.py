@@ -1,10 +1,11 @@
 """Special functions: erf, erfc, erf_inv, lgamma, digamma, igamma, igammac, log_ndtr, ndtri.
 
 This module owns the eager NumPy implementations of functrans' special-function primitives,
-which generated NumPy code also calls. It imports only numpy and math (no scipy). Every public
-function is vectorized like a ufunc: it takes float16/32/64 arrays or scalars of any shape,
-broadcasts its arguments, never modifies them, computes in float64 and returns the input dtype
-(a NumPy scalar for 0-d input). Edge values follow scipy.special; see each docstring.
+which generated NumPy code also calls. It imports only numpy and math (plus collections.abc for
+type hints); no scipy. Every public function is vectorized like a ufunc: it takes float16/32/64
+arrays or scalars of any shape, broadcasts its arguments, never modifies them, computes in
+float64 and returns the input dtype (a NumPy scalar for 0-d input). Edge values follow
+scipy.special unless a docstring says otherwise.
 """
 
 from __future__ import annotations
@@ -34,8 +35,6 @@ _LOG_SQRT_2PI = 0.9189385332046728
 _SQRT2 = 1.4142135623730951
 _INV_SQRT2 = 0.7071067811865476
 _INV_SQRT_PI = 0.5641895835477563
-_SQRT_PI_HALF = 0.886226925452758  # sqrt(pi) / 2
-_SQRT_2PI = 2.5066282746310002
 
 # --------------------------------------------------------------------------------------------
 # Plumbing: dtype handling, broadcasting, Horner evaluation.
@@ -70,8 +69,14 @@ def _horner(coefs: Sequence[float], x: np.ndarray) -> np.ndarray:
     """Evaluate the polynomial with coefficients ``coefs`` (highest degree first) at x."""
     acc = np.full_like(x, coefs[0])
     for c in coefs[1:]:
-        acc = acc * x + c
+        acc *= x
+        acc += c
     return acc
+
+
+def _split(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Indices where ``mask`` holds and where it does not (faster than boolean indexing)."""
+    return np.flatnonzero(mask), np.flatnonzero(~mask)
 
 
 # --------------------------------------------------------------------------------------------
@@ -79,7 +84,7 @@ def _horner(coefs: Sequence[float], x: np.ndarray) -> np.ndarray:
 # Math. Comp. 23 (1969) 631-637 (the CALERF coefficients), reordered here for _horner.
 # --------------------------------------------------------------------------------------------
 
-_ERF_SMALL = 0.46875  # |x| <= this: erf(x) = x * R(x^2)
+_ERF_SMALL = 0.46875  # |x| <= this: erf(x) = x * A(x^2) / B(x^2)
 _ERF_A_NUM = (1.85777706184603153e-1, 3.16112374387056560e00, 1.13864154151050156e02,
               3.77485237685302021e02, 3.20937758913846947e03)
 _ERF_A_DEN = (1.0, 2.36012909523441209e01, 2.44024637934444173e02, 1.28261652607737228e03,
@@ -107,12 +112,12 @@ def _erf_small(x: np.ndarray) -> np.ndarray:
 def _erfcx_big(y: np.ndarray) -> np.ndarray:
     """exp(y^2) * erfc(y) for y > 0.46875 (Cody's second and third intervals)."""
     out = np.empty_like(y)
-    mid = y <= 4.0
+    mid, big = _split(y <= 4.0)
     ym = y[mid]
     out[mid] = _horner(_ERF_C_NUM, ym) / _horner(_ERF_C_DEN, ym)
-    yb = y[~mid]
+    yb = y[big]
     z = 1.0 / (yb * yb)
-    out[~mid] = (_INV_SQRT_PI - z * _horner(_ERF_P_NUM, z) / _horner(_ERF_Q_DEN, z)) / yb
+    out[big] = (_INV_SQRT_PI - z * _horner(_ERF_P_NUM, z) / _horner(_ERF_Q_DEN, z)) / yb
     return out
 
 
@@ -127,39 +132,40 @@ def _exp_neg_square(y: np.ndarray, scale: float = 1.0) -> np.ndarray:
 
 def _erfc_big(y: np.ndarray) -> np.ndarray:
     """erfc(y) for y > 0.46875 (inf and nan allowed)."""
-    finite = y < _ERFC_UNDERFLOW
-    out = np.where(np.isnan(y), np.nan, 0.0)
-    yf = y[finite]
-    out[finite] = _exp_neg_square(yf) * _erfcx_big(yf)
+    fin, rest = _split(y < _ERFC_UNDERFLOW)
+    out = np.empty_like(y)
+    yf = y[fin]
+    out[fin] = _exp_neg_square(yf) * _erfcx_big(yf)
+    out[rest] = np.where(np.isnan(y[rest]), np.nan, 0.0)
     return out
 
 
 def _erf64(x: np.ndarray) -> np.ndarray:
     y = np.abs(x)
-    small = y <= _ERF_SMALL
+    small, big = _split(y <= _ERF_SMALL)
     out = np.empty_like(x)
     out[small] = _erf_small(x[small])
-    out[~small] = np.copysign(1.0 - _erfc_big(y[~small]), x[~small])
+    out[big] = np.copysign(1.0 - _erfc_big(y[big]), x[big])
     return out
 
 
 def _erfc64(x: np.ndarray) -> np.ndarray:
     y = np.abs(x)
-    small = y <= _ERF_SMALL
+    small, big = _split(y <= _ERF_SMALL)
     out = np.empty_like(x)
     out[small] = 1.0 - _erf_small(x[small])
-    tail = _erfc_big(y[~small])
-    out[~small] = np.where(x[~small] < 0.0, 2.0 - tail, tail)
+    tail = _erfc_big(y[big])
+    out[big] = np.where(x[big] < 0.0, 2.0 - tail, tail)
     return out
 
 
 def _erfcx64(y: np.ndarray) -> np.ndarray:
     """Scaled complementary error function exp(y^2) erfc(y) for y >= 0 (or nan)."""
-    small = y <= _ERF_SMALL
+    small, big = _split(y <= _ERF_SMALL)
     out = np.empty_like(y)
     ys = y[small]
     out[small] = np.exp(ys * ys) * (1.0 - _erf_small(ys))
-    out[~small] = _erfcx_big(y[~small])
+    out[big] = _erfcx_big(y[big])
     return out
 
 
@@ -204,14 +210,14 @@ def _acklam_tail(p: np.ndarray) -> np.ndarray:
 
 def _erf_inv_abs(a: np.ndarray) -> np.ndarray:
     """erf_inv(a) for 0 <= a < 1."""
-    central = a <= 1.0 - 2.0 * _ACKLAM_P_LOW
     x = np.empty_like(a)
+    central, tail = _split(a <= 1.0 - 2.0 * _ACKLAM_P_LOW)
     x[central] = _acklam_central(0.5 * a[central]) * _INV_SQRT2
-    x[~central] = -_acklam_tail(0.5 * (1.0 - a[~central])) * _INV_SQRT2
+    x[tail] = -_acklam_tail(0.5 * (1.0 - a[tail])) * _INV_SQRT2
     # Halley step on f(x) = erf(x) - a; for a > 1/2 use (1 - a) - erfc(x), 1 - a being exact.
-    upper = a > 0.5
     f = np.empty_like(a)
-    f[~upper] = _erf64(x[~upper]) - a[~upper]
+    lower, upper = _split(a <= 0.5)
+    f[lower] = _erf64(x[lower]) - a[lower]
     f[upper] = (1.0 - a[upper]) - _erfc64(x[upper])
     u = f / (2.0 * _INV_SQRT_PI * np.exp(-x * x))
     return x - u / (1.0 + x * u)
@@ -219,8 +225,8 @@ def _erf_inv_abs(a: np.ndarray) -> np.ndarray:
 
 def _erf_inv64(y: np.ndarray) -> np.ndarray:
     a = np.abs(y)
-    inside = a < 1.0
     out = np.where(a == 1.0, np.inf, np.nan)
+    inside = np.flatnonzero(a < 1.0)
     out[inside] = _erf_inv_abs(a[inside])
     return np.copysign(out, y)
 
@@ -232,16 +238,16 @@ def erf_inv(x: ArrayLike) -> np.ndarray | np.generic:
 
 def _log_ndtr64(x: np.ndarray) -> np.ndarray:
     out = np.empty_like(x)
-    neg = x < 0.0
+    neg, rest = _split(x < 0.0)
     xn = x[neg]
     # log(erfc(t) / 2) with t = -x / sqrt(2), as log(erfcx(t) / 2) - x^2 / 2: no underflow.
     out[neg] = np.log(0.5 * _erfcx64(-xn * _INV_SQRT2)) - 0.5 * xn * xn
     # log(1 - Q(x)) where Q(x) = erfcx(x / sqrt(2)) exp(-x^2 / 2) / 2; x^2 is not rounded.
-    pos = ~neg & (x < 40.0)
+    xr = x[rest]
+    pos = rest[xr < 40.0]
     xp = x[pos]
-    upper = 0.5 * _erfcx64(xp * _INV_SQRT2) * _exp_neg_square(xp, 0.5)
-    out[pos] = np.log1p(-upper)
-    out[~neg & ~pos] = np.where(np.isnan(x[~neg & ~pos]), np.nan, -0.0)
+    out[rest] = np.where(np.isnan(xr), np.nan, -0.0)
+    out[pos] = np.log1p(-0.5 * _erfcx64(xp * _INV_SQRT2) * _exp_neg_square(xp, 0.5))
     return out
 
 
@@ -252,7 +258,10 @@ def log_ndtr(x: ArrayLike) -> np.ndarray | np.generic:
 
 def _ndtri_lower(p: np.ndarray) -> np.ndarray:
     """Normal quantile for 0 < p < 0.25: Acklam guess + Halley step on log_ndtr(x) - log(p)."""
-    x = np.where(p < _ACKLAM_P_LOW, _acklam_tail(p), _acklam_central(p - 0.5))
+    x = np.empty_like(p)
+    tail, central = _split(p < _ACKLAM_P_LOW)
+    x[tail] = _acklam_tail(p[tail])
+    x[central] = _acklam_central(p[central] - 0.5)
     log_cdf = _log_ndtr64(x)
     g = log_cdf - np.log(p)
     r = np.exp(-0.5 * x * x - _LOG_SQRT_2PI - log_cdf)  # pdf / cdf = d log_cdf / dx
@@ -261,9 +270,9 @@ def _ndtri_lower(p: np.ndarray) -> np.ndarray:
 
 def _ndtri64(p: np.ndarray) -> np.ndarray:
     out = np.where(p == 0.0, -np.inf, np.where(p == 1.0, np.inf, np.nan))
-    low = (p > 0.0) & (p < 0.25)
-    mid = (p >= 0.25) & (p <= 0.75)
-    high = (p > 0.75) & (p < 1.0)
+    low = np.flatnonzero((p > 0.0) & (p < 0.25))
+    mid = np.flatnonzero((p >= 0.25) & (p <= 0.75))
+    high = np.flatnonzero((p > 0.75) & (p < 1.0))
     out[low] = _ndtri_lower(p[low])
     out[mid] = _SQRT2 * _erf_inv64(2.0 * p[mid] - 1.0)  # 2p - 1 is exact here
     out[high] = -_ndtri_lower(1.0 - p[high])  # 1 - p is exact here
@@ -280,7 +289,8 @@ def ndtri(p: ArrayLike) -> np.ndarray | np.generic:
 # 6.1.33 and 6.3.14): lgamma(2 + d) = (1 - g) d + sum_{n>=2} (-1)^n (zeta(n) - 1) d^n / n and
 # its derivative digamma(2 + d) = (1 - g) + sum_{n>=2} (-1)^n (zeta(n) - 1) d^(n-1),
 # converging like (|d|/2)^n. Other arguments are shifted there by the recurrence; x >= 10 uses
-# the Stirling / asymptotic series; x < -0.5 uses the reflection formula.
+# the Stirling / asymptotic series; x <= -0.5 uses the reflection formula (lgamma only below
+# -34: on (-34, -0.5) its upward recurrence has exact factors and avoids cancellation).
 # --------------------------------------------------------------------------------------------
 
 # zeta(n) - 1 for n = 2..30 (computed with mpmath at 50 digits).
@@ -309,6 +319,7 @@ _STIRLING = (-3617 / 122400, 1 / 156, -691 / 360360, 1 / 1188, -1 / 1680, 1 / 12
 _DIGAMMA_ASYM = (-3617 / 8160, 1 / 12, -691 / 32760, 1 / 132, -1 / 240, 1 / 252, -1 / 120,
                  1 / 12)
 _ASYMPTOTIC_MIN = 10.0
+_LGAMMA_RECUR_MAX = 34.0  # lgamma uses the recurrence on (-34, -0.5), reflection below
 
 
 def _stirling_correction(x: np.ndarray) -> np.ndarray:
@@ -320,29 +331,46 @@ def _stirling_correction(x: np.ndarray) -> np.ndarray:
 def _lgamma_main(x: np.ndarray) -> np.ndarray:
     """log|Gamma(x)| for x > -0.5, x != 0."""
     out = np.empty_like(x)
-    big = x >= _ASYMPTOTIC_MIN
+    big, small = _split(x >= _ASYMPTOTIC_MIN)
     xb = x[big]
-    out[big] = (xb - 0.5) * np.log(xb) - xb + _LOG_SQRT_2PI + _stirling_correction(xb)
-    out[np.isposinf(x)] = np.inf
-    xs = x[~big]
+    stirling = (xb - 0.5) * np.log(xb) - xb + _LOG_SQRT_2PI + _stirling_correction(xb)
+    out[big] = np.where(xb == np.inf, np.inf, stirling)
+    xs = x[small]
     m = np.floor(xs + 0.5)
     d = xs - m  # exact
     res = d * _horner(_LGAMMA2, d)  # lgamma(2 + d)
     prod = np.ones_like(xs)
     for k in range(1, int(_ASYMPTOTIC_MIN) - 1):  # lgamma(x) = lgamma(x - 1) + log(x - 1)
         prod = np.where(m - 2 >= k, prod * (xs - k), prod)
-    res = res + np.log(prod)
+    res += np.log(prod)
     res = np.where(m <= 1, res - np.log1p(d), res)  # lgamma(1 + d) = lgamma(2 + d) - log(1 + d)
     res = np.where(m <= 0, res - np.log(np.abs(d)), res)  # lgamma(d) = lgamma(1 + d) - log|d|
-    out[~big] = res
+    out[small] = res
     return out
+
+
+def _lgamma_negative(x: np.ndarray) -> np.ndarray:
+    """log|Gamma(x)| for -_LGAMMA_RECUR_MAX < x <= -0.5, x not an integer.
+
+    Gamma(x) = Gamma(1 + d) / (d x (x + 1) ... (x + n - 1)) with d = x + n in [-1/2, 1/2);
+    all factors are exact, so this beats the reflection formula's cancellation.
+    """
+    m = np.floor(x + 0.5)
+    d = x - m  # exact
+    prod = d.copy()
+    for k in range(int(_LGAMMA_RECUR_MAX)):
+        prod = np.where(k < -m, prod * (x + k), prod)
+    return d * _horner(_LGAMMA2, d) - np.log1p(d) - np.log(np.abs(prod))
 
 
 def _lgamma64(x: np.ndarray) -> np.ndarray:
     out = np.where(np.isnan(x), np.nan, np.inf)  # poles 0, -1, -2, ... and -inf give +inf
-    main = (x > -0.5) & (x != 0.0)
+    main = np.flatnonzero((x > -0.5) & (x != 0.0))
     out[main] = _lgamma_main(x[main])
-    refl = (x <= -0.5) & (x != np.floor(x))
+    not_pole = x != np.floor(x)
+    recur = np.flatnonzero((x <= -0.5) & (x > -_LGAMMA_RECUR_MAX) & not_pole)
+    out[recur] = _lgamma_negative(x[recur])
+    refl = np.flatnonzero((x <= -_LGAMMA_RECUR_MAX) & not_pole)
     xr = x[refl]
     # log|Gamma(x)| = log(pi / |sin(pi x)|) - lgamma(1 - x)
     sin_pi = np.abs(np.sin(math.pi * (xr - np.floor(xr + 0.5))))
@@ -351,48 +379,51 @@ def _lgamma64(x: np.ndarray) -> np.ndarray:
 
 
 def lgamma(x: ArrayLike) -> np.ndarray | np.generic:
-    """log|Gamma(x)|; +inf at the poles 0, -1, -2, ... and at +-inf."""
+    """log|Gamma(x)|; +inf at the poles 0, -1, -2, ... and at +-inf.
+
+    lgamma(-inf) = +inf as in math.lgamma and JAX (scipy.special.gammaln returns -inf).
+    """
     return _apply(_lgamma64, x)
 
 
 def _digamma_main(x: np.ndarray) -> np.ndarray:
     """digamma(x) for x > -0.5, x != 0."""
     out = np.empty_like(x)
-    big = x >= _ASYMPTOTIC_MIN
+    big, small = _split(x >= _ASYMPTOTIC_MIN)
     xb = x[big]
     r2 = 1.0 / (xb * xb)
     out[big] = np.log(xb) - 0.5 / xb - r2 * _horner(_DIGAMMA_ASYM, r2)
-    xs = x[~big]
+    xs = x[small]
     m = np.floor(xs + 0.5)
     d = xs - m  # exact
     res = _ONE_MINUS_EULER + d * _horner(_DIGAMMA2, d)  # digamma(2 + d)
     for k in range(1, int(_ASYMPTOTIC_MIN) - 1):  # digamma(x) = digamma(x - 1) + 1 / (x - 1)
         res = np.where(m - 2 >= k, res + 1.0 / (xs - k), res)
-    res = np.where(m <= 1, res - 1.0 / (1.0 + d), res)
-    res = np.where(m <= 0, res - 1.0 / d, res)
-    out[~big] = res
+    res = np.where(m <= 1, res - 1.0 / (1.0 + d), res)  # digamma(1 + d) = digamma(2 + d) - ...
+    res = np.where(m <= 0, res - 1.0 / d, res)  # digamma(d) = digamma(1 + d) - 1 / d
+    out[small] = res
     return out
 
 
 def _digamma64(x: np.ndarray) -> np.ndarray:
-    out = np.full_like(x, np.nan)  # nan at -1, -2, ..., -inf and nan
-    zero = x == 0.0
-    out[zero] = np.copysign(np.inf, -x[zero])  # scipy: digamma(+0) = -inf, digamma(-0) = +inf
-    main = x > -0.5
-    main &= ~zero
+    out = np.where(x == 0.0, np.copysign(np.inf, -x), np.nan)  # nan: -1, -2, ..., -inf, nan
+    main = np.flatnonzero((x > -0.5) & (x != 0.0))
     out[main] = _digamma_main(x[main])
-    refl = (x <= -0.5) & (x != np.floor(x))
+    refl = np.flatnonzero((x <= -0.5) & (x != np.floor(x)))
     xr = x[refl]
-    # digamma(x) = digamma(1 - x) - pi / tan(pi x)
-    tan_pi = np.tan(math.pi * (xr - np.floor(xr + 0.5)))
-    out[refl] = _digamma_main(1.0 - xr) - math.pi / tan_pi
+    # digamma(x) = digamma(1 - x) - pi cos(pi r) / sin(pi r), r = x - round(x) (both exact),
+    # with cos(pi r) = sin(pi (1/2 - |r|)) so that it is exactly 0 at r = +-1/2.
+    r = xr - np.floor(xr + 0.5)
+    cot_pi = np.sin(math.pi * (0.5 - np.abs(r))) / np.sin(math.pi * r)
+    out[refl] = _digamma_main(1.0 - xr) - math.pi * cot_pi
     return out
 
 
 def digamma(x: ArrayLike) -> np.ndarray | np.generic:
     """Digamma psi(x) = d/dx lgamma(x).
 
-    Like scipy.special.digamma: -inf at +0.0, +inf at -0.0, nan at negative integers and -inf.
+    Like scipy.special.digamma: -inf at +0.0, +inf at -0.0 (the one-sided limits), nan at the
+    negative integers and at -inf.
     """
     return _apply(_digamma64, x)
 
@@ -441,113 +472,126 @@ _TEMME_D = (
     (0.0005313079364639922, -0.0005921664373536939, 0.0002708782096718045),
     (0.00034436760689237765,),
 )
-# log(1 + m) - m = -s m + 2 s^3 sum_k s^(2k) / (2k + 3), s = m / (2 + m): |s| <= 1/3 below.
+# log(1 + m) - m = -s m + 2 s^3 sum_k s^(2k) / (2k + 3), s = m / (2 + m); |s| <= 1/3 when used.
 _LOG1PMX_SERIES = tuple(1.0 / (2 * k + 3) for k in reversed(range(18)))
 
 
-def _log1pmx(m: np.ndarray) -> np.ndarray:
-    """log(1 + m) - m without cancellation for small m (m > -1)."""
+def _log1pmx(x: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """log1pmx(m) = log(1 + m) - m at m = (x - a) / a, without cancellation when x ~ a."""
+    m = (x - a) / a
     s = m / (2.0 + m)
     s2 = s * s
     series = -s * m + 2.0 * s * s2 * _horner(_LOG1PMX_SERIES, s2)
-    return np.where(np.abs(m) <= 0.5, series, np.log1p(m) - m)
+    return np.where(np.abs(m) <= 0.5, series, np.log(x / a) - m)
 
 
 def _lgamma1p(a: np.ndarray) -> np.ndarray:
     """lgamma(1 + a) for a > 0, accurate also for tiny a and a near 1."""
-    out = np.where(a > 1.5, _lgamma64(1.0 + a), 0.0)
-    low = a <= 0.5
-    out[low] = (a[low] * _horner(_LGAMMA2, a[low])) - np.log1p(a[low])
-    near_one = (a > 0.5) & (a <= 1.5)
+    out = np.empty_like(a)
+    low = np.flatnonzero(a <= 0.5)
+    near_one = np.flatnonzero((a > 0.5) & (a <= 1.5))
+    high = np.flatnonzero(a > 1.5)
+    out[low] = a[low] * _horner(_LGAMMA2, a[low]) - np.log1p(a[low])
     d = a[near_one] - 1.0
     out[near_one] = d * _horner(_LGAMMA2, d)
+    out[high] = _lgamma64(1.0 + a[high])
     return out
 
 
 def _power_factor(a: np.ndarray, x: np.ndarray) -> np.ndarray:
     """x^a e^-x / Gamma(a + 1), via Stirling's formula in terms of x/a - 1 when a >= 10."""
-    direct = np.exp(a * np.log(x) - x - _lgamma1p(a))
-    m = (x - a) / a
-    scaled = np.exp(a * _log1pmx(np.maximum(m, -1.0)) - _stirling_correction(a))
-    return np.where(a < _ASYMPTOTIC_MIN, direct, scaled / np.sqrt(2.0 * math.pi * a))
+    out = np.empty_like(x)
+    small, big = _split(a < _ASYMPTOTIC_MIN)
+    a_s, x_s = a[small], x[small]
+    out[small] = np.exp(a_s * np.log(x_s) - x_s - _lgamma1p(a_s))
+    a_b, x_b = a[big], x[big]
+    log_factor = a_b * _log1pmx(x_b, a_b) - _stirling_correction(a_b)
+    out[big] = np.exp(log_factor) / np.sqrt(2.0 * math.pi * a_b)
+    return out
+
+
+_State = tuple[np.ndarray, ...]
+
+
+def _iterate(step: Callable[..., tuple[_State, np.ndarray]], *state: np.ndarray) -> np.ndarray:
+    """Run ``state, done = step(n, *state)`` for n = 1, 2, ... and return ``state[0]``.
+
+    Converged elements are dropped from the working arrays in batches (they may take a few
+    extra harmless steps first); the loop stops after _IGAMMA_MAX_ITER steps in any case.
+    """
+    out = np.empty_like(state[0])
+    idx = np.arange(out.size)
+    finished = np.zeros(out.size, dtype=bool)
+    for n in range(1, _IGAMMA_MAX_ITER + 1):
+        if idx.size == 0:
+            break
+        state, done = step(n, *state)
+        finished |= done
+        count = np.count_nonzero(finished)
+        if 4 * count >= idx.size:
+            out[idx[finished]] = state[0][finished]
+            keep = np.flatnonzero(~finished)
+            idx, finished = idx[keep], finished[keep]
+            state = tuple(arr[keep] for arr in state)
+    out[idx] = state[0]
+    return out
+
+
+def _p_series_step(n: int, acc: np.ndarray, term: np.ndarray, a: np.ndarray,
+                   x: np.ndarray) -> tuple[_State, np.ndarray]:
+    term = term * x / (a + n)
+    acc = acc + term
+    return (acc, term, a, x), term <= _EPS * acc
 
 
 def _p_series(a: np.ndarray, x: np.ndarray) -> np.ndarray:
     """P(a, x) = x^a e^-x / Gamma(a + 1) * sum_{n>=0} x^n / ((a + 1)...(a + n))."""
-    total = np.ones_like(x)
-    idx = np.arange(x.size)
-    aa, xx, term, acc = a, x, np.ones_like(x), np.ones_like(x)
-    for n in range(1, _IGAMMA_MAX_ITER + 1):
-        term = term * xx / (aa + n)
-        acc = acc + term
-        done = term <= _EPS * acc
-        if done.any():
-            total[idx[done]] = acc[done]
-            keep = ~done
-            idx, aa, xx, term, acc = idx[keep], aa[keep], xx[keep], term[keep], acc[keep]
-            if idx.size == 0:
-                break
-    total[idx] = acc
-    return _power_factor(a, x) * total
+    one = np.ones_like(x)
+    return _power_factor(a, x) * _iterate(_p_series_step, one, one, a, x)
+
+
+_TINY = 1e-300
+
+
+def _cf_step(n: int, h: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray,
+             a: np.ndarray) -> tuple[_State, np.ndarray]:
+    an = -n * (n - a)
+    b = b + 2.0
+    d = an * d + b
+    d = 1.0 / np.where(np.abs(d) < _TINY, _TINY, d)
+    c = b + an / c
+    c = np.where(np.abs(c) < _TINY, _TINY, c)
+    delta = c * d
+    return (h * delta, b, c, d, a), np.abs(delta - 1.0) <= _EPS
 
 
 def _q_continued_fraction(a: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Q(a, x) for x > a by the Legendre continued fraction (modified Lentz), x > 1."""
-    tiny = 1e-300
-    total = np.empty_like(x)
-    idx = np.arange(x.size)
-    aa = a
+    """Q(a, x) for x > max(a, 1) by the Legendre continued fraction (modified Lentz)."""
     b = x + 1.0 - a
-    c = np.full_like(x, 1.0 / tiny)
     d = 1.0 / b
-    h = d
-    for i in range(1, _IGAMMA_MAX_ITER + 1):
-        an = -i * (i - aa)
-        b = b + 2.0
-        d = an * d + b
-        d = np.where(np.abs(d) < tiny, tiny, d)
-        c = b + an / c
-        c = np.where(np.abs(c) < tiny, tiny, c)
-        d = 1.0 / d
-        delta = d * c
-        h = h * delta
-        done = np.abs(delta - 1.0) <= _EPS
-        if done.any():
-            total[idx[done]] = h[done]
-            keep = ~done
-            idx, aa, b, c, d, h = idx[keep], aa[keep], b[keep], c[keep], d[keep], h[keep]
-            if idx.size == 0:
-                break
-    total[idx] = h
-    return a * _power_factor(a, x) * total
+    c = np.full_like(x, 1.0 / _TINY)
+    return a * _power_factor(a, x) * _iterate(_cf_step, d, b, c, d, a)
+
+
+def _q_series_step(n: int, acc: np.ndarray, fac: np.ndarray, a: np.ndarray,
+                   x: np.ndarray) -> tuple[_State, np.ndarray]:
+    fac = fac * (-x / n)
+    term = fac / (a + n)
+    acc = acc + term
+    return (acc, fac, a, x), np.abs(term) <= _EPS * np.abs(acc)
 
 
 def _q_series(a: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Q(a, x) for x <= 1.1 and small a (Cephes igamc_series)."""
-    total = np.zeros_like(x)
-    idx = np.arange(x.size)
-    xx, aa, fac, acc = x, a, np.ones_like(x), np.zeros_like(x)
-    for n in range(1, _IGAMMA_MAX_ITER + 1):
-        fac = fac * (-xx / n)
-        term = fac / (aa + n)
-        acc = acc + term
-        done = np.abs(term) <= _EPS * np.abs(acc)
-        if done.any():
-            total[idx[done]] = acc[done]
-            keep = ~done
-            idx, xx, aa, fac, acc = idx[keep], xx[keep], aa[keep], fac[keep], acc[keep]
-            if idx.size == 0:
-                break
-    total[idx] = acc
+    total = _iterate(_q_series_step, np.zeros_like(x), np.ones_like(x), a, x)
     a_log_x = a * np.log(x)
     return -np.expm1(a_log_x - _lgamma1p(a)) - np.exp(a_log_x - _lgamma64(a)) * total
 
 
 def _temme(a: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(P, Q) by Temme: Q = erfc(eta sqrt(a/2))/2 + R, R = e^(-a eta^2/2) sum C_k a^-k / ..."""
-    m = (x - a) / a
-    lpm = _log1pmx(m)  # = -eta^2 / 2
-    eta = np.copysign(np.sqrt(-2.0 * lpm), m)
+    lpm = _log1pmx(x, a)  # = -eta^2 / 2
+    eta = np.copysign(np.sqrt(-2.0 * lpm), x - a)
     series = np.zeros_like(a)
     for coefs in reversed(_TEMME_D):
         series = series / a + _horner(coefs[::-1], eta)
@@ -565,32 +609,37 @@ def _igamma_pq(a: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     q = np.full_like(x, np.nan)
     valid = (a > 0.0) & (x >= 0.0)  # false for nan
     a_inf, x_inf = np.isinf(a), np.isinf(x)
-    p[valid & (x == 0.0)], q[valid & (x == 0.0)] = 0.0, 1.0
-    low = valid & a_inf & ~x_inf & (x > 0.0)
-    p[low], q[low] = 0.0, 1.0
-    high = valid & x_inf & ~a_inf
-    p[high], q[high] = 1.0, 0.0
+    for where, p_val, q_val in ((valid & (x == 0.0), 0.0, 1.0),
+                                (valid & a_inf & ~x_inf & (x > 0.0), 0.0, 1.0),
+                                (valid & x_inf & ~a_inf, 1.0, 0.0)):
+        p[where], q[where] = p_val, q_val
     work = valid & (x > 0.0) & ~a_inf & ~x_inf
     temme = work & (a >= _TEMME_MIN_A) & (np.abs(x - a) < _TEMME_MAX_SIGMA * a)
     cf = work & ~temme & (x > 1.1) & (x > a)
     p_ser = work & ~temme & ~cf
-    # Q directly by series where P is near 1 for small x (Cephes' choice).
-    log_x = np.log(np.where(x > 0.0, x, 1.0))
-    q_ser = p_ser & (x <= 1.1) & np.where(x <= 0.5, a * log_x >= -0.4, a <= 1.1 * x)
+    # Q by its own series where P is close to 1 for small x (Cephes' choice).
+    a_log_x = a * np.log(np.where(x > 0.0, x, 1.0))
+    q_ser = p_ser & (x <= 1.1) & np.where(x <= 0.5, a_log_x >= -0.4, a <= 1.1 * x)
 
-    p[temme], q[temme] = _temme(a[temme], x[temme])
-    qc = _q_continued_fraction(a[cf], x[cf])
-    p[cf], q[cf] = 1.0 - qc, qc
-    ps = _p_series(a[p_ser], x[p_ser])
-    p[p_ser], q[p_ser] = ps, 1.0 - ps
-    q[q_ser] = _q_series(a[q_ser], x[q_ser])
+    i = np.flatnonzero(temme)
+    p[i], q[i] = _temme(a[i], x[i])
+    i = np.flatnonzero(cf)
+    q[i] = _q_continued_fraction(a[i], x[i])
+    p[i] = 1.0 - q[i]
+    i = np.flatnonzero(p_ser)
+    p[i] = _p_series(a[i], x[i])
+    q[i] = 1.0 - p[i]
+    i = np.flatnonzero(q_ser)
+    q[i] = _q_series(a[i], x[i])
     return p, q
 
 
 def igamma(a: ArrayLike, x: ArrayLike) -> np.ndarray | np.generic:
     """Regularized lower incomplete gamma P(a, x) = gamma(a, x) / Gamma(a).
 
-    nan where a <= 0 or x < 0 (as JAX); 0 at x = 0; 1 at x = inf; 0 for a = inf, x finite.
+    nan where a <= 0 or x < 0 (as JAX; scipy gives P(0, x) = 1 for x > 0); 0 at x = 0; 1 at
+    x = inf; 0 for a = inf and x finite; nan for a = x = inf. Accurate for all a: iterations
+    are bounded (series / continued fraction need < 100 steps outside Temme's region).
     """
     return _apply(lambda a_, x_: _igamma_pq(a_, x_)[0], a, x)
 
