@@ -20,6 +20,7 @@ from functrans.transforms.checkpoint import (  # noqa: F401
     checkpoint, checkpoint_name, checkpoint_policies, remat,
 )
 from functrans.transforms.custom_derivatives import custom_jvp, custom_vjp  # noqa: F401
+from functrans.transforms.batching import vmap  # noqa: F401
 from functrans.tree_util import Partial  # noqa: F401
 
 __version__ = "0.1.0"

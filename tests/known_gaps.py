@@ -8,6 +8,10 @@ from __future__ import annotations
 
 KNOWN_GAPS: dict[tuple[str, str], str] = {
     ("digamma", "jvp"): "needs polygamma(1, x) (trigamma), not a primitive yet",
+    ("pmax", "jvp"): "derivative of a maximum across the mapped axis not written yet",
+    ("pmin", "jvp"): "derivative of a minimum across the mapped axis not written yet",
+    ("custom_lin", "jvp"): "second-order forward mode through a custom_vjp function",
+    ("custom_lin", "batch"): "vmap of jvp of a custom_vjp function (jacfwd of it)",
 }
 
 
@@ -27,4 +31,8 @@ NOT_FINITE_DIFFERENCES: dict[str, str] = {
 # rules are tested through the API that creates them (named test).
 NO_SAMPLES: dict[str, str] = {
     "custom_lin": "the linear map of a custom_vjp function; tests/test_autodiff.py covers it",
+    **{name: "a collective means nothing outside a vmap that names its axis; "
+             "tests/test_vmap.py covers it"
+       for name in ("psum", "pmax", "pmin", "all_gather", "all_to_all", "ppermute",
+                    "psum_scatter", "axis_index")},
 }

@@ -243,3 +243,83 @@ def test_known_gaps_are_honest():
         assert name in prims, f"KNOWN_GAPS names unknown primitive {name}"
         assert getattr(prims[name], prop) is None, (
             f"{name} now has a {prop} rule: remove it from KNOWN_GAPS ({reason})")
+
+
+# --- batching rules -------------------------------------------------------------------------------
+
+import itertools  # noqa: E402
+
+_BATCH_DTYPES = {np.dtype(d) for d in ("bool", "int32", "uint8", "float32", "float64",
+                                       "complex64")}
+_BATCH_CASES = [c for c in CASES if c[1] in _BATCH_DTYPES and c[0].name not in NO_SAMPLES]
+
+
+def _example_variant(x: np.ndarray, b: int) -> np.ndarray:
+    """The b-th example of a batch: the sample's own values, rolled (stays in its domain)."""
+    x = np.asarray(x)
+    if x.size == 0 or b == 0:
+        return x
+    return np.roll(x.reshape(-1), b).reshape(x.shape)
+
+
+def _mask_choices(n: int) -> list[tuple[bool, ...]]:
+    """Which operands are batched: all, each one alone, and all but the first (<= 6)."""
+    choices = [tuple([True] * n)] + [tuple(i == j for j in range(n)) for i in range(n)]
+    if n > 2:
+        choices.append(tuple(j != 0 for j in range(n)))
+    return list(dict.fromkeys(choices))[:6]
+
+
+@pytest.mark.parametrize("case", _BATCH_CASES, ids=case_id)
+def test_batching_matches_per_example_loop(case):
+    prim, dtype = case
+    if prim.batch is None:
+        assert gap(prim.name, "batch"), f"{prim.name} has no batching rule and no KNOWN_GAPS entry"
+        pytest.skip(gap(prim.name, "batch"))
+    for ex in prim.sample(dtype)[:4]:
+        n = len(ex.args)
+        if n == 0:
+            continue
+        for k, mask in enumerate(_mask_choices(n)):
+            for size in ((0, 1, 3) if k == 0 else (3,)):
+                _check_batching(prim, ex, mask, size, out_axis=-1 if k == 1 else 0)
+
+
+def _check_batching(prim, ex, mask, size, out_axis):
+    per_example = [[_example_variant(a, b) if m else a for a, m in zip(ex.args, mask,
+                                                                        strict=True)]
+                   for b in range(size)]
+    in_axes, batched_args = [], []
+    for i, (a, m) in enumerate(zip(ex.args, mask, strict=True)):
+        if not m:
+            in_axes.append(None)
+            batched_args.append(a)
+            continue
+        a = np.asarray(a)
+        axis = i % (a.ndim + 1)  # vary where the batch dimension sits
+        stacked = np.stack([ex_args[i] for ex_args in per_example], axis=axis) if size else \
+            np.zeros(a.shape[:axis] + (0,) + a.shape[axis:], a.dtype)
+        in_axes.append(axis)
+        batched_args.append(stacked)
+
+    def f(*args):
+        return prim.bind(*args, **ex.params)
+
+    got = as_list(ft.vmap(f, in_axes=tuple(in_axes), out_axes=out_axis)(*batched_args), prim)
+    avals = as_list(prim.abstract_eval(*[core.get_aval(a) for a in ex.args], **ex.params), prim)
+    results = [as_list(prim.impl(*args, **ex.params), prim) for args in per_example]
+    for j, (g, aval) in enumerate(zip(got, avals, strict=True)):
+        if size:
+            want = np.stack([np.asarray(r[j]) for r in results], axis=0)
+        else:
+            want = np.zeros((0, *aval.shape), aval.dtype)
+        want = np.moveaxis(want, 0, out_axis)
+        assert_same_values(g, want, f"{prim.name} {describe(ex)} batched={mask} size={size}")
+
+
+@pytest.mark.parametrize("prop", ["jvp", "batch"])
+def test_every_primitive_has_each_rule_or_a_known_gap(prop):
+    """Independent of samples: no primitive may silently lack a jvp or batching rule."""
+    missing = [p.name for p in all_primitives()
+               if getattr(p, prop) is None and not gap(p.name, prop)]
+    assert not missing, f"primitives without a {prop} rule and no KNOWN_GAPS entry: {missing}"

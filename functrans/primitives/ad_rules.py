@@ -19,6 +19,7 @@ import numpy as np
 from functrans import core
 from functrans import dtypes as dt
 from functrans.core import ShapedArray
+from functrans.primitives.registry import RuleBuilder
 
 
 class Zero:
@@ -166,17 +167,10 @@ def convert_like(t: Any, aval: ShapedArray) -> Any:
 # --- jvp rule builders ----------------------------------------------------------------------------
 
 
-class JVPRule:
+class JVPRule(RuleBuilder):
     """A jvp rule made by a builder; ``define_primitive`` gives it its primitive."""
 
-    __slots__ = ("prim", "build")
-
-    def __init__(self, build: Callable[[Any], Callable]):
-        self.build = build
-        self.prim = None
-
-    def specialize(self, prim: Any) -> Callable:
-        return self.build(prim)
+    __slots__ = ()
 
 
 def jvp_partials(*partials: Callable | None, with_ans: bool = False) -> JVPRule:

@@ -24,6 +24,7 @@ from functrans.primitives.ad_rules import (
     jvp_linear, jvp_partials, jvp_zero, masked_result, tangent_aval, transpose_elementwise,
     transpose_linear, unbroadcast, unmask, zeros_like_aval,
 )
+from functrans.primitives.batch_rules import batch_elementwise, batch_unary
 from functrans.primitives.registry import Example, Primitive, define_primitive
 from functrans.primitives.rules import elementwise_sample
 
@@ -57,7 +58,8 @@ def unary(name: str, impl: Callable, dtypes: tuple, domain: str = "real",
     prim = define_primitive(
         name, family=family, impl=_quiet(impl), dtypes=dtypes, doc=doc,
         abstract_eval=rules.unary_rule(name, dtypes, out_dtype),
-        sample=elementwise_sample(1, domain, params=params), **rule_slots)
+        sample=elementwise_sample(1, domain, params=params), batch=batch_unary(),
+        **rule_slots)
 
     def wrapper(x: Any, **params: Any) -> Any:
         return prim.bind(x, **params)
@@ -72,7 +74,7 @@ def binary(name: str, impl: Callable, dtypes: tuple, domain: str | tuple = "real
     prim = define_primitive(
         name, family=family, impl=_quiet(impl), dtypes=dtypes, doc=doc,
         abstract_eval=rules.nary_rule(name, dtypes, out_dtype),
-        sample=elementwise_sample(2, domain), **rule_slots)
+        sample=elementwise_sample(2, domain), batch=batch_elementwise(), **rule_slots)
 
     def wrapper(x: Any, y: Any) -> Any:
         return prim.bind(*coerce_scalars(x, y))
@@ -272,6 +274,7 @@ round_p = define_primitive(
     sample=elementwise_sample(1, "real", params=({"rounding_method": 0},
                                                  {"rounding_method": 1})),
     jvp=jvp_zero(),
+    batch=batch_unary(),
     doc="round to integer: rounding_method 0 = half away from zero, 1 = half to even")
 is_finite_p, is_finite = unary("is_finite", np.isfinite, FLOATING, out_dtype=lambda d: dt.bool_,
                                doc="x is neither infinite nor NaN", jvp=jvp_zero())
@@ -353,6 +356,7 @@ integer_pow_p = define_primitive(
     "integer_pow", family="unary", impl=_quiet(_integer_pow), abstract_eval=_integer_pow_rule,
     dtypes=NUMERIC, sample=elementwise_sample(1, "real", params=({"y": 2}, {"y": 3}, {"y": 0})),
     jvp=jvp_partials(lambda g, x, y: _integer_pow_jvp(g, x, y)),
+    batch=batch_unary(),
     doc="x ** y for a static Python int y")
 square_p, square = unary("square", np.square, NUMERIC, doc="x * x",
                          jvp=jvp_partials(lambda g, x: mul(g, mul(x, _c(x, 2)))))
@@ -635,13 +639,15 @@ def _selected(which: Any, i: int, n: int, shape: tuple[int, ...]) -> Any:
 
 select_n_p = define_primitive(
     "select_n", family="select", impl=_select_n_impl, abstract_eval=_select_n_rule, dtypes=ALL,
-    sample=_select_n_sample, doc="cases[which]: pick elementwise among the cases",
+    sample=_select_n_sample, batch=batch_elementwise(scalar_ok=lambda i: i == 0),
+    doc="cases[which]: pick elementwise among the cases",
     jvp=lambda primals, tangents: _select_n_jvp(select_n_p, primals, tangents),
     transpose=_select_transpose(safe=False), linear_in=(1, 2))
 
 safe_select_n_p = define_primitive(
     "safe_select_n", family="select", impl=_select_n_impl, abstract_eval=_select_n_rule,
     dtypes=ALL, sample=_select_n_sample,
+    batch=batch_elementwise(scalar_ok=lambda i: i == 0),
     doc="select_n whose reverse-mode derivative never carries NaN/inf from unselected cases",
     jvp=lambda primals, tangents: _select_n_jvp(safe_select_n_p, primals, tangents),
     transpose=_select_transpose(safe=True), linear_in=(1, 2))
@@ -684,7 +690,8 @@ def _clamp_sample(dtype: np.dtype) -> list[Example]:
 
 clamp_p = define_primitive(
     "clamp", family="select", impl=_quiet(_clamp_impl), abstract_eval=_clamp_rule, dtypes=REAL,
-    sample=_clamp_sample, doc="min(max(x, lo), hi)",
+    sample=_clamp_sample, batch=batch_elementwise(scalar_ok=lambda i: i != 1),
+    doc="min(max(x, lo), hi)",
     jvp=jvp_partials(lambda g, lo, x, hi: mul(g, _mask(gt(lo, x), lo)),
                      lambda g, lo, x, hi: mul(g, _mask(bitwise_and(ge(x, lo), le(x, hi)), x)),
                      lambda g, lo, x, hi: mul(g, _mask(lt(hi, x), hi))))
@@ -761,6 +768,7 @@ convert_element_type_p = define_primitive(
     "convert_element_type", family="convert", impl=_convert_impl, abstract_eval=_convert_rule,
     dtypes=ALL, sample=_convert_sample,
     jvp=_convert_jvp, transpose=_convert_transpose, linear_in=(0,),
+    batch=batch_unary(),
     doc="cast to new_dtype (floats saturate when cast to integers, NaN becomes 0)")
 
 
@@ -806,6 +814,7 @@ def _bitcast_sample(dtype: np.dtype) -> list[Example]:
 bitcast_convert_type_p = define_primitive(
     "bitcast_convert_type", family="convert", impl=_bitcast_impl, abstract_eval=_bitcast_rule,
     dtypes=NUMERIC, sample=_bitcast_sample, jvp=jvp_zero(),
+    batch=batch_unary(),
     doc="reinterpret the bits of each element as new_dtype (same item size)")
 
 

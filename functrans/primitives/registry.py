@@ -41,6 +41,19 @@ class Example:
         return f"{shapes}{extra}"
 
 
+class RuleBuilder:
+    """A rule made by a builder that needs its primitive (e.g. a jvp rule that re-binds it):
+    ``define_primitive`` calls ``build(prim)`` to get the actual rule."""
+
+    __slots__ = ("build",)
+
+    def __init__(self, build: Callable[[Any], Callable]):
+        self.build = build
+
+    def specialize(self, prim: Any) -> Callable:
+        return self.build(prim)
+
+
 class Primitive:
     """One operation and all of its rules. See the module docstring."""
 
@@ -106,7 +119,7 @@ def _specialize_rules(p: Primitive) -> None:
     """Rules made by builders (``ad_rules.jvp_partials(...)``) learn their primitive here."""
     for slot in ("jvp", "transpose", "batch"):
         rule = getattr(p, slot)
-        if hasattr(rule, "specialize"):
+        if isinstance(rule, RuleBuilder):
             setattr(p, slot, rule.specialize(p))
 
 
@@ -149,4 +162,4 @@ def set_rule(prim: Primitive, slot: str, rule: Any) -> None:
         raise ValueError(f"set_rule: unknown slot {slot!r}")
     if getattr(prim, slot) is not None:
         raise PrimitiveDefinitionError(f"primitive {prim.name!r}: {slot} rule set twice")
-    setattr(prim, slot, rule.specialize(prim) if hasattr(rule, "specialize") else rule)
+    setattr(prim, slot, rule.specialize(prim) if isinstance(rule, RuleBuilder) else rule)

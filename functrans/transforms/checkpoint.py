@@ -23,7 +23,9 @@ from functrans.ir import ClosedJaxpr, Eqn, eval_jaxpr
 from functrans.primitives.ad_rules import Zero, jvp_linear, tangent_aval
 from functrans.primitives.registry import Example, define_primitive
 from functrans.primitives.rules import ELEMENTWISE_SHAPES, sample_array
+from functrans.primitives.batch_rules import batch_unary
 from functrans.transforms import ad
+from functrans.transforms.batching import batch_jaxpr
 from functrans.transforms.partial_eval import partial_eval_jaxpr, trace_to_jaxpr
 
 Policy = Callable[..., bool]
@@ -157,10 +159,17 @@ def _remat_sample(dtype: np.dtype) -> list[Example]:
     return out
 
 
+def _remat_batch(axis: Any, vals: list, dims: list, jaxpr: ClosedJaxpr, prevent_cse: bool,
+                 policy: Any) -> tuple[list, list]:
+    batched, out_dims = batch_jaxpr(jaxpr, axis, dims)
+    return remat_p.bind(*vals, jaxpr=batched, prevent_cse=prevent_cse, policy=policy), out_dims
+
+
 remat_p = define_primitive(
     "remat", family="call", impl=_remat_impl, abstract_eval=_remat_abstract_eval,
     multiple_results=True, dtypes=dt.INEXACT, sample=_remat_sample, jvp=_remat_jvp,
     transpose=_remat_transpose, linear_in=(), partial_eval=_remat_partial_eval,
+    batch=_remat_batch,
     doc="call a sub-program whose intermediates are recomputed in the backward pass")
 
 
@@ -176,6 +185,7 @@ def _name_transpose(ct: Any, x: Any, name: str) -> list[Any]:
 checkpoint_name_p = define_primitive(
     "checkpoint_name", family="identity", impl=lambda x, name: x,
     abstract_eval=lambda x, name: x, dtypes=dt.ALL, sample=_name_sample, jvp=jvp_linear(),
+    batch=batch_unary(),
     transpose=_name_transpose, linear_in=(0,),
     doc="the identity, naming a value for checkpoint policies (save_only_these_names)")
 

@@ -23,7 +23,7 @@ from functrans import dtypes as dt
 from functrans.core import ShapedArray
 from functrans.ir import ClosedJaxpr, Jaxpr, eval_jaxpr
 from functrans.primitives.ad_rules import Zero, instantiate, tangent_aval
-from functrans.primitives.registry import Example, define_primitive
+from functrans.primitives.registry import Example, define_primitive, set_rule
 from functrans.primitives.rules import ELEMENTWISE_SHAPES, sample_array
 from functrans.transforms.partial_eval import trace_to_jaxpr
 
@@ -435,3 +435,151 @@ custom_lin_p = define_primitive(
     dtypes=dt.INEXACT, sample=lambda d: [], transpose=_custom_lin_transpose, linear_in=(),
     doc="the linear map of a custom_vjp function: transposed by its bwd rule; evaluated "
         "forward by differentiating the function itself")
+
+
+# --- batching (vmap of functions with custom rules) -----------------------------------------------
+
+
+def _unbatched_aval(aval: ShapedArray, dim: int | None) -> ShapedArray:
+    if dim is None:
+        return aval
+    return ShapedArray(aval.shape[:dim] + aval.shape[dim + 1:], aval.dtype, aval.weak_type)
+
+
+def _run_batched(fn: Callable, axis: Any, args: Sequence[Any], dims: Sequence[int | None]
+                 ) -> list[tuple[Any, int | None]]:
+    """Call a per-example ``fn(*args) -> list`` on batched args; (value, dim) per output.
+    Symbolic zeros pass through untouched (with per-example avals)."""
+    from functrans.transforms.batching import BatchTrace
+    trace = BatchTrace(core.current_trace(), core.DebugInfo("vmap", fn), axis)
+    ins = [a if type(a) is Zero else trace.wrap(a, d) for a, d in zip(args, dims, strict=True)]
+    try:
+        with core.set_current_trace(trace):
+            outs = fn(*ins)
+        return [(o, None) if type(o) is Zero or o is None else trace.unpack(o) for o in outs]
+    finally:
+        trace.alive = False
+
+
+def _to_dim(axis: Any, value: Any, dim: int | None, want: int | None) -> Any:
+    """Move (or broadcast in) a batch dimension; symbolic zeros get the batched aval."""
+    from functrans.transforms.batching import batched_aval, broadcast_batched, moveaxis
+    if value is None:
+        return None
+    if type(value) is Zero:
+        return value if want is None else Zero(batched_aval(value.aval, want, axis.size))
+    if want is None:
+        if dim is not None:
+            raise ValueError("functrans.vmap: a custom rule returned a batched value where the "
+                             "function's own output is not batched")
+        return value
+    return broadcast_batched(value, axis.size, want) if dim is None else moveaxis(value, dim,
+                                                                                 want)
+
+
+def _strip(ts: Sequence[Any], dims: Sequence[int | None]) -> list[Any]:
+    """Symbolic zeros with per-example avals (rules see per-example types)."""
+    return [Zero(_unbatched_aval(t.aval, d)) if type(t) is Zero else t
+            for t, d in zip(ts, dims, strict=True)]
+
+
+class _BatchedJVP:
+    def __init__(self, jvp: Any, axis: Any, in_dims: list, out_dims: list):
+        self.jvp, self.axis, self.in_dims, self.out_dims = jvp, axis, in_dims, out_dims
+
+    def __repr__(self) -> str:
+        return f"vmap({self.jvp!r})"
+
+    def __call__(self, primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[list, list]:
+        n = len(primals)
+        t_dims = [None if type(t) is Zero else d for t, d in zip(tangents, self.in_dims,
+                                                                 strict=True)]
+
+        def flat(*args: Any) -> list:
+            p_out, t_out = self.jvp(list(args[:n]), list(args[n:]))
+            return list(p_out) + list(t_out)
+
+        pairs = _run_batched(flat, self.axis, [*primals, *_strip(tangents, self.in_dims)],
+                             [*self.in_dims, *t_dims])
+        m = len(self.out_dims)
+        p_out = [_to_dim(self.axis, v, d, w)
+                 for (v, d), w in zip(pairs[:m], self.out_dims, strict=True)]
+        t_out = [_to_dim(self.axis, v, d, w)
+                 for (v, d), w in zip(pairs[m:], self.out_dims, strict=True)]
+        return p_out, t_out
+
+
+def _custom_jvp_call_batch(axis: Any, vals: list, dims: list, call_jaxpr: ClosedJaxpr,
+                           jvp: Any, num_consts: int, symbolic_zeros: bool
+                           ) -> tuple[list, list]:
+    from functrans.transforms.batching import batch_jaxpr
+    batched, out_dims = batch_jaxpr(call_jaxpr, axis, dims)
+    outs = custom_jvp_call_p.bind(
+        *vals, call_jaxpr=batched, jvp=_BatchedJVP(jvp, axis, dims[num_consts:], out_dims),
+        num_consts=num_consts, symbolic_zeros=symbolic_zeros)
+    return outs, out_dims
+
+
+class _BatchedFwd:
+    def __init__(self, fwd: Any, axis: Any, in_dims: list, out_dims: list):
+        self.fwd, self.axis, self.in_dims, self.out_dims = fwd, axis, in_dims, out_dims
+
+    def __repr__(self) -> str:
+        return f"vmap({self.fwd!r})"
+
+    def __call__(self, primals: Sequence[Any]) -> tuple[list, list, Any]:
+        trees: list[Any] = []
+        n_out = len(self.out_dims)
+
+        def flat(*args: Any) -> list:
+            out, res, res_tree = self.fwd(list(args))
+            trees.append(res_tree)
+            return list(out) + list(res)
+
+        pairs = _run_batched(flat, self.axis, list(primals), self.in_dims)
+        out = [_to_dim(self.axis, v, d, w)
+               for (v, d), w in zip(pairs[:n_out], self.out_dims, strict=True)]
+        # Every residual gets the batch in front, so bwd knows where to find it.
+        res = [_to_dim(self.axis, v, d, 0) for v, d in pairs[n_out:]]
+        return out, res, trees[-1]
+
+
+class _BatchedBwd:
+    def __init__(self, bwd: Any, axis: Any, in_dims: list, out_dims: list):
+        self.bwd, self.axis, self.in_dims, self.out_dims = bwd, axis, in_dims, out_dims
+
+    def __repr__(self) -> str:
+        return f"vmap({self.bwd!r})"
+
+    def __call__(self, res: Sequence[Any], res_tree: Any, cts: Sequence[Any],
+                 in_avals: Sequence[ShapedArray]) -> list[Any]:
+        example_avals = [_unbatched_aval(a, d) for a, d in zip(in_avals, self.in_dims,
+                                                               strict=True)]
+        n_res = len(res)
+        ct_dims = [None if type(c) is Zero else d for c, d in zip(cts, self.out_dims,
+                                                                  strict=True)]
+
+        def flat(*args: Any) -> list:
+            return self.bwd(list(args[:n_res]), res_tree, list(args[n_res:]), example_avals)
+
+        pairs = _run_batched(flat, self.axis, [*res, *_strip(cts, self.out_dims)],
+                             [0] * n_res + ct_dims)
+        return [_to_dim(self.axis, v, d, w)
+                for (v, d), w in zip(pairs, self.in_dims, strict=True)]
+
+
+def _custom_vjp_call_batch(axis: Any, vals: list, dims: list, call_jaxpr: ClosedJaxpr,
+                           fwd: Any, bwd: Any, num_consts: int, symbolic_zeros: bool
+                           ) -> tuple[list, list]:
+    from functrans.transforms.batching import batch_jaxpr
+    batched, out_dims = batch_jaxpr(call_jaxpr, axis, dims)
+    in_dims = dims[num_consts:]
+    outs = custom_vjp_call_p.bind(
+        *vals, call_jaxpr=batched, fwd=_BatchedFwd(fwd, axis, in_dims, out_dims),
+        bwd=_BatchedBwd(bwd, axis, in_dims, out_dims), num_consts=num_consts,
+        symbolic_zeros=symbolic_zeros)
+    return outs, out_dims
+
+
+set_rule(custom_jvp_call_p, "batch", _custom_jvp_call_batch)
+set_rule(custom_vjp_call_p, "batch", _custom_vjp_call_batch)

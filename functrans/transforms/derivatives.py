@@ -298,35 +298,64 @@ def grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
 # --- Jacobians and Hessians ---------------------------------------------------------------------
 
 
-def _basis(aval: ShapedArray) -> list[np.ndarray]:
-    """Standard basis vectors of ``aval``'s space (one per element)."""
-    n = aval.size
-    eye = np.eye(n, dtype=aval.dtype)
-    return [eye[i].reshape(aval.shape) for i in range(n)]
+def _std_basis(avals: Sequence[ShapedArray]) -> list[np.ndarray]:
+    """The standard basis of the space of all ``avals`` together, split per leaf: leaf i gets
+    an array of shape (N, *aval_i.shape), N the total size, holding its identity block."""
+    sizes = [a.size for a in avals]
+    total = sum(sizes)
+    out, offset = [], 0
+    for a, n in zip(avals, sizes, strict=True):
+        block = np.zeros((total, n), a.dtype)
+        block[offset:offset + n] = np.eye(n, dtype=a.dtype)
+        out.append(block.reshape((total, *a.shape)))
+        offset += n
+    return out
 
 
-def _stack_rows(rows: list[Any], out_aval: ShapedArray, in_aval: ShapedArray,
-                rows_are_inputs: bool) -> Any:
-    """Assemble a Jacobian block of shape out.shape + in.shape from per-basis results."""
-    from functrans import numpy as fnp
-    if rows_are_inputs:  # forward mode: one column (input direction) per row
-        if not rows:
-            return fnp.zeros(out_aval.shape + in_aval.shape, out_aval.dtype)
-        stacked = fnp.stack(rows, axis=-1)
-        return fnp.reshape(stacked, out_aval.shape + in_aval.shape)
-    if not rows:
-        return fnp.zeros(out_aval.shape + in_aval.shape, in_aval.dtype)
-    stacked = fnp.stack(rows, axis=0)
-    return fnp.reshape(stacked, out_aval.shape + in_aval.shape)
+def _split_last(x: Any, avals: Sequence[ShapedArray], lead: tuple[int, ...]) -> list[Any]:
+    """Split the last axis of ``x`` (length sum of sizes) into blocks lead + aval.shape."""
+    from functrans import lax
+    out, offset = [], 0
+    for a in avals:
+        piece = lax.slice_in_dim(x, offset, offset + a.size, axis=len(lead))
+        out.append(lax.reshape(piece, lead + a.shape))
+        offset += a.size
+    return out
+
+
+def _split_first(x: Any, avals: Sequence[ShapedArray], tail: tuple[int, ...]) -> list[Any]:
+    """Split the first axis of ``x`` into blocks aval.shape + tail."""
+    from functrans import lax
+    out, offset = [], 0
+    for a in avals:
+        piece = lax.slice_in_dim(x, offset, offset + a.size, axis=0)
+        out.append(lax.reshape(piece, a.shape + tail))
+        offset += a.size
+    return out
+
+
+def _partial_args(fun: Callable, args: tuple, kwargs: dict, argnums: tuple[int, ...]
+                  ) -> Callable:
+    def partial_fun(*d: Any) -> Any:
+        full = list(args)
+        for i, v in zip(argnums, d, strict=True):
+            full[i] = v
+        return fun(*full, **kwargs)
+
+    functools.update_wrapper(partial_fun, fun)
+    return partial_fun
 
 
 def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
-           holomorphic: bool = False) -> Callable:
-    """The Jacobian of ``fun`` by forward mode: one JVP per input element.
+           holomorphic: bool = False, chunk_size: int | None = None) -> Callable:
+    """The Jacobian of ``fun`` by forward mode: the linearized function applied to every
+    input basis vector at once (``vmap``), or ``chunk_size`` of them at a time.
 
-    The result's leaves have shape ``out.shape + in.shape`` (a pytree of pytrees: output
-    structure outside, input structure inside, as in JAX).
+    Leaves have shape ``out.shape + in.shape`` (output structure outside, input structure
+    inside, as in JAX). Peak memory grows with the number of basis vectors evaluated together:
+    all input elements by default, ``chunk_size`` with it.
     """
+    from functrans.transforms.batching import vmap
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
 
     @api_boundary
@@ -335,31 +364,18 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
         norm = api_util.normalize_argnums("jacfwd", nums, len(args), "argnums")
         _check_jac_inputs("jacfwd", args, norm, holomorphic)
         dyn = tuple(args[i] for i in norm)
-
-        def partial_fun(*d: Any) -> Any:
-            full = list(args)
-            for i, v in zip(norm, d, strict=True):
-                full[i] = v
-            return fun(*full, **kwargs)
-
         flat_in, in_tree = tree_util.tree_flatten(dyn)
-        flat_fun, out_info = _flat_fun(partial_fun, in_tree, "jacfwd", has_aux)
+        flat_in = _as_arrays(flat_in)
+        flat_fun, out_info = _flat_fun(_partial_args(fun, args, kwargs, norm), in_tree,
+                                       "jacfwd", has_aux)
         lin = ad.linearize_flat(flat_fun, flat_in, _debug("jacfwd", fun, dyn))
         out_tree, aux = out_info()
         in_avals = [core.get_aval(x) for x in flat_in]
         out_avals = [core.get_aval(x) for x in lin.out_primals]
-        blocks = []  # blocks[j][i]: d out_j / d in_i
-        cols_per_input = []
-        for i, ia in enumerate(in_avals):
-            cols = []
-            for e in _basis(ia):
-                tangents = [e if k == i else np.zeros(a.shape, tangent_aval(a).dtype)
-                            for k, a in enumerate(in_avals)]
-                cols.append(lin.jvp(tangents))
-            cols_per_input.append(cols)
-        for j, oa in enumerate(out_avals):
-            blocks.append([_stack_rows([c[j] for c in cols_per_input[i]], oa, ia, True)
-                           for i, ia in enumerate(in_avals)])
+        columns = vmap(lambda *ts: lin.jvp(list(ts)), out_axes=-1,
+                       chunk_size=chunk_size)(*_std_basis(in_avals))
+        blocks = [_split_last(col, in_avals, oa.shape)
+                  for col, oa in zip(columns, out_avals, strict=True)]
         jac = _assemble(blocks, out_tree, in_tree, isinstance(argnums, int))
         return (jac, aux) if has_aux else jac
 
@@ -367,8 +383,11 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
 
 
 def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
-           holomorphic: bool = False, allow_int: bool = False) -> Callable:
-    """The Jacobian of ``fun`` by reverse mode: one VJP per output element."""
+           holomorphic: bool = False, allow_int: bool = False,
+           chunk_size: int | None = None) -> Callable:
+    """The Jacobian of ``fun`` by reverse mode: the pullback applied to every output basis
+    vector at once (``vmap``), or ``chunk_size`` of them at a time (bounded memory)."""
+    from functrans.transforms.batching import vmap
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
 
     @api_boundary
@@ -377,31 +396,31 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
         norm = api_util.normalize_argnums("jacrev", nums, len(args), "argnums")
         _check_jac_inputs("jacrev", args, norm, holomorphic)
         dyn = tuple(args[i] for i in norm)
-
-        def partial_fun(*d: Any) -> Any:
-            full = list(args)
-            for i, v in zip(norm, d, strict=True):
-                full[i] = v
-            return fun(*full, **kwargs)
-
         flat_in, in_tree = tree_util.tree_flatten(dyn)
-        flat_fun, out_info = _flat_fun(partial_fun, in_tree, "jacrev", has_aux)
+        flat_in = _as_arrays(flat_in)
+        flat_fun, out_info = _flat_fun(_partial_args(fun, args, kwargs, norm), in_tree,
+                                       "jacrev", has_aux)
         lin = ad.linearize_flat(flat_fun, flat_in, _debug("jacrev", fun, dyn))
         out_tree, aux = out_info()
         in_avals = [core.get_aval(x) for x in flat_in]
         out_avals = [core.get_aval(x) for x in lin.out_primals]
-        rows_per_output = []
-        for j, oa in enumerate(out_avals):
-            rows = []
-            for e in _basis(tangent_aval(oa)) if oa.dtype.kind in "fc" else []:
-                cts = [e if k == j else np.zeros(a.shape, tangent_aval(a).dtype)
-                       for k, a in enumerate(out_avals)]
-                rows.append([_zeros(a) if type(c) is Zero else c
-                             for c, a in zip(lin.vjp(cts), in_avals, strict=True)])
-            rows_per_output.append(rows)
-        blocks = [[_stack_rows([r[i] for r in rows_per_output[j]], oa, ia, False)
-                   for i, ia in enumerate(in_avals)]
-                  for j, oa in enumerate(out_avals)]
+
+        for oa in out_avals:
+            if oa.dtype.kind not in "fc":
+                raise TypeError(f"functrans.jacrev: outputs must be floating to be "
+                                f"differentiated in reverse mode, got {oa.str_short()}; use "
+                                f"jacfwd, or convert the output with .astype(float)")
+
+        def pullback(*cts: Any) -> list[Any]:
+            return [_zeros(a) if type(c) is Zero else c
+                    for c, a in zip(lin.vjp(list(cts)), in_avals, strict=True)]
+
+        rows = vmap(pullback, chunk_size=chunk_size)(*_std_basis(
+            [tangent_aval(a) for a in out_avals]))
+        per_input = [_split_first(r, out_avals, ia.shape)
+                     for r, ia in zip(rows, in_avals, strict=True)]
+        blocks = [[per_input[i][j] for i in range(len(in_avals))]
+                  for j in range(len(out_avals))]
         jac = _assemble(blocks, out_tree, in_tree, isinstance(argnums, int))
         return (jac, aux) if has_aux else jac
 
@@ -434,10 +453,11 @@ def _assemble(blocks: list[list[Any]], out_tree: Any, in_tree: Any, single_arg: 
 
 
 def hessian(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
-            holomorphic: bool = False) -> Callable:
-    """The Hessian of a scalar ``fun``: ``jacfwd(jacrev(fun))`` (forward over reverse)."""
+            holomorphic: bool = False, chunk_size: int | None = None) -> Callable:
+    """The Hessian of a scalar ``fun``: ``jacfwd(jacrev(fun))`` (forward over reverse);
+    ``chunk_size`` bounds how many Hessian columns are computed together."""
     return jacfwd(jacrev(fun, argnums, has_aux=has_aux, holomorphic=holomorphic), argnums,
-                  has_aux=has_aux, holomorphic=holomorphic)
+                  has_aux=has_aux, holomorphic=holomorphic, chunk_size=chunk_size)
 
 
 # --- transposing linear functions ---------------------------------------------------------------
