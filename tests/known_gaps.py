@@ -11,7 +11,6 @@ KNOWN_GAPS: dict[tuple[str, str], str] = {
     ("pmax", "jvp"): "derivative of a maximum across the mapped axis not written yet",
     ("pmin", "jvp"): "derivative of a minimum across the mapped axis not written yet",
     ("custom_lin", "jvp"): "second-order forward mode through a custom_vjp function",
-    ("custom_lin", "batch"): "vmap of jvp of a custom_vjp function (jacfwd of it)",
 }
 
 

@@ -53,13 +53,13 @@ def wide(dtype: np.dtype) -> np.dtype:
             "c": np.complex128}[dtype.kind]
 
 
-def einsum_oracle(lhs: np.ndarray, rhs: np.ndarray, dimension_numbers, out_dtype: np.dtype
-                  ) -> np.ndarray:
-    """dot_general by einsum: batch letters, then lhs free letters, then rhs free letters."""
+def einsum_subscripts(lhs_ndim: int, rhs_ndim: int, dimension_numbers) -> tuple[str, str, str]:
+    """Einsum subscripts of lhs, rhs and the output of dot_general: batch letters, then lhs
+    free letters, then rhs free letters."""
     (lc, rc), (lb, rb) = dimension_numbers
     letters = iter(string.ascii_letters)
-    lsub = [None] * lhs.ndim
-    rsub = [None] * rhs.ndim
+    lsub = [None] * lhs_ndim
+    rsub = [None] * rhs_ndim
     for dl, dr in zip(lc + lb, rc + rb, strict=True):
         lsub[dl] = rsub[dr] = next(letters)
     for sub in (lsub, rsub):
@@ -69,7 +69,14 @@ def einsum_oracle(lhs: np.ndarray, rhs: np.ndarray, dimension_numbers, out_dtype
     out = [lsub[d] for d in lb]
     out += [s for d, s in enumerate(lsub) if d not in lc and d not in lb]
     out += [s for d, s in enumerate(rsub) if d not in rc and d not in rb]
-    spec = f"{''.join(lsub)},{''.join(rsub)}->{''.join(out)}"
+    return "".join(lsub), "".join(rsub), "".join(out)
+
+
+def einsum_oracle(lhs: np.ndarray, rhs: np.ndarray, dimension_numbers, out_dtype: np.dtype
+                  ) -> np.ndarray:
+    """dot_general by einsum."""
+    lsub, rsub, out = einsum_subscripts(lhs.ndim, rhs.ndim, dimension_numbers)
+    spec = f"{lsub},{rsub}->{out}"
     acc = wide(lhs.dtype) if out_dtype.kind in "biu" else wide(out_dtype)
     if lhs.dtype.kind in "iu" and out_dtype.kind in "fc":
         acc = wide(out_dtype)
@@ -384,3 +391,73 @@ def test_dot_errors():
                                 f"or 2) with lhs.shape[-1] == rhs.shape[0]. Use "
                                 f"lax.dot_general for other contractions."):
             lax.dot(np.zeros(ls, np.float32), np.zeros(rs, np.float32))
+
+
+# --- derivatives (end to end, against hand-derived NumPy formulas) -----------------------------
+
+
+def test_grad_of_a_matrix_product():
+    a = np.arange(6.0).reshape(2, 3) / 7
+    b = np.arange(12.0).reshape(3, 4) / 5 - 1
+    w = np.linspace(-1, 1, 8).reshape(2, 4)
+    ga, gb = ft.grad(lambda x, y: lax.reduce_sum(lax.dot(x, y) * w, (0, 1)),
+                     argnums=(0, 1))(a, b)
+    np.testing.assert_allclose(np.asarray(ga), w @ b.T)
+    np.testing.assert_allclose(np.asarray(gb), a.T @ w)
+    # Forward mode: the product rule.
+    _, t = ft.jvp(lambda x, y: lax.dot(x, y), (a, b), (np.ones_like(a), b))
+    np.testing.assert_allclose(np.asarray(t), np.ones_like(a) @ b + a @ b)
+    # Second order: d^2/da^2 sum((a b)^2) = 2 (b b^T) per row.
+    grad = ft.grad(lambda x: lax.reduce_sum(lax.dot(x, b) ** 2, (0,)))
+    h = np.stack([np.asarray(ft.jvp(grad, (a[0],), (e,))[1]) for e in np.eye(3)])
+    np.testing.assert_allclose(h, 2 * b @ b.T)
+
+
+def test_grads_with_batch_dimensions_inside_and_a_wider_preferred_type():
+    # lhs (3, b=2, k=4) and rhs (k=4, 5, b=2): batch and contracting dims in the middle/end.
+    rng = np.random.default_rng(0)
+    lhs = rng.normal(size=(3, 2, 4)).astype(np.float32)
+    rhs = rng.normal(size=(4, 5, 2)).astype(np.float32)
+    dims = dn((2,), (0,), (1,), (2,))
+    ct = rng.normal(size=(2, 3, 5))
+
+    def f(x, y):
+        out = lax.dot_general(x, y, dims, preferred_element_type=np.float64)
+        return lax.reduce_sum(out * ct, (0, 1, 2))
+
+    ga, gb = ft.grad(f, argnums=(0, 1))(lhs, rhs)
+    assert np.asarray(ga).dtype == np.float32 and np.asarray(gb).dtype == np.float32
+    x64, y64 = lhs.astype(np.float64), rhs.astype(np.float64)
+    # lhs is "ibk", rhs "kmb", the output "bim".
+    np.testing.assert_allclose(np.asarray(ga), np.einsum("bim,kmb->ibk", ct, y64),
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(gb), np.einsum("ibk,bim->kmb", x64, ct),
+                               rtol=1e-5, atol=1e-5)
+
+
+@given(dot_case((dt.float64, dt.complex128)))
+def test_transposes_are_einsums_with_the_subscripts_swapped(case):
+    lhs, rhs, dims, _ = case
+    lsub, rsub, osub = einsum_subscripts(lhs.ndim, rhs.ndim, dims)
+    rng = np.random.default_rng(0)
+
+    def rand(shape: tuple[int, ...]) -> np.ndarray:
+        x = rng.normal(size=shape)
+        return x + 1j * rng.normal(size=shape) if lhs.dtype.kind == "c" else x
+
+    ct = rand(np.einsum(f"{lsub},{rsub}->{osub}", lhs, rhs).shape)
+
+    def f(x, y):
+        return lax.dot_general(x, y, dims)
+
+    ga, gb = ft.vjp(f, lhs, rhs)[1](ct)
+    # Cotangents are plain (unconjugated) transposes, as in JAX.
+    np.testing.assert_allclose(np.asarray(ga), np.einsum(f"{osub},{rsub}->{lsub}", ct, rhs),
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(gb), np.einsum(f"{lsub},{osub}->{rsub}", lhs, ct),
+                               rtol=1e-12, atol=1e-12)
+    tl, tr = rand(lhs.shape), rand(rhs.shape)
+    _, t = ft.jvp(f, (lhs, rhs), (tl, tr))
+    want = (np.einsum(f"{lsub},{rsub}->{osub}", tl, rhs)
+            + np.einsum(f"{lsub},{rsub}->{osub}", lhs, tr))
+    np.testing.assert_allclose(np.asarray(t), want, rtol=1e-12, atol=1e-12)

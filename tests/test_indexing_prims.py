@@ -10,6 +10,7 @@ the operand is never written.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -18,9 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import functrans as ft
+import functrans.numpy as fnp
 from functrans import core, lax
 from functrans.errors import DtypeError, ShapeError
 from functrans.primitives import indexing as ix
+from functrans.primitives.batch_rules import AxisData
 from functrans.primitives.indexing import GatherDimensionNumbers as GDN
 from functrans.primitives.indexing import GatherScatterMode as Mode
 from functrans.primitives.indexing import ScatterDimensionNumbers as SDN
@@ -976,3 +979,348 @@ def test_scatter_derivatives_match_jacobians_and_finite_differences(case: tuple,
     lhs = float(np.sum(ct * np.asarray(tangent)))
     rhs = float(np.sum(np.asarray(ct_x) * tx) + np.sum(np.asarray(ct_u) * tu))
     assert abs(lhs - rhs) <= 1e-9 * (1 + abs(lhs)) * scale
+
+
+# --- batching (vmap) -----------------------------------------------------------------------------
+# The batching rules fold the batch into the dimension numbers, so every check compares vmap
+# with a per-example loop over the impl (or over the unbatched function), for drawn dimension
+# numbers, every out-of-bounds mode, and batch dimensions anywhere, the indices' last
+# dimension (the index vector's place) included.
+
+BATCH_SETTINGS = settings(max_examples=200, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+
+
+def example_variant(x: np.ndarray, b: int, role: str) -> np.ndarray:
+    """Example b of a batch: operands shift (distinct values), indices and updates roll (they
+    stay in their dtype and in or out of bounds alike)."""
+    if role == "operand":
+        return x + 100.0 * b
+    return np.roll(x.reshape(-1), b).reshape(x.shape) if x.size else x
+
+
+def stack_batch(examples: list[np.ndarray], axis: int, like: np.ndarray) -> np.ndarray:
+    if examples:
+        return np.stack(examples, axis=axis)
+    return np.zeros(like.shape[:axis] + (0,) + like.shape[axis:], like.dtype)
+
+
+def check_vmap_against_loop(fun: object, args: list[np.ndarray], roles: list[str],
+                            axes: list[int | None], size: int) -> None:
+    """vmap of ``fun`` (NumPy in, one array out) with the unmapped args shared and the mapped
+    ones varied per example, against a loop over the examples."""
+    per_example = [[example_variant(a, b, r) if ax is not None else a
+                    for a, r, ax in zip(args, roles, axes, strict=True)] for b in range(size)]
+    batched = [a if ax is None else stack_batch([ex[i] for ex in per_example], ax, a)
+               for i, (a, ax) in enumerate(zip(args, axes, strict=True))]
+    got = np.asarray(ft.vmap(fun, in_axes=tuple(axes))(*batched))
+    if size:
+        want = np.stack([np.asarray(fun(*ex)) for ex in per_example])
+    else:
+        want = np.zeros((0, *np.shape(fun(*args))), got.dtype)
+    assert got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+
+
+@st.composite
+def batch_axes(draw: st.DrawFn, args: list[np.ndarray]) -> tuple[list[int | None], int]:
+    """Where each argument is batched (None: not at all; at least one is), and the size."""
+    axes = [draw(st.none() | st.integers(0, np.ndim(a))) for a in args]
+    if all(ax is None for ax in axes):
+        i = draw(st.integers(0, len(args) - 1))
+        axes[i] = draw(st.integers(0, np.ndim(args[i])))
+    return axes, draw(st.integers(0, 3))
+
+
+@BATCH_SETTINGS
+@given(gather_cases(), st.data())
+def test_vmap_of_gather_matches_a_loop(case: tuple, data: st.DataObject) -> None:
+    operand, indices, dnums, slice_sizes, mode = case
+    fill = -1.0 if mode == FILL else None
+    axes, size = data.draw(batch_axes([operand, indices]))
+
+    def f(x: object, i: object) -> object:
+        return ix.gather(x, i, dnums, slice_sizes, mode=mode, fill_value=fill)
+
+    check_vmap_against_loop(f, [operand, indices], ["operand", "indices"], axes, size)
+
+
+@BATCH_SETTINGS
+@given(scatter_cases(), st.data())
+def test_vmap_of_scatters_matches_a_loop(case: tuple, data: st.DataObject) -> None:
+    name, operand, indices, updates, dnums, mode = case
+    axes, size = data.draw(batch_axes([operand, indices, updates]))
+
+    def f(x: object, i: object, u: object) -> object:
+        return getattr(ix, name)(x, i, u, dnums, mode=mode)
+
+    check_vmap_against_loop(f, [operand, indices, updates], ["operand", "indices", "updates"],
+                            axes, size)
+
+
+def batched_rule_ops(prim: Primitive, args: list[np.ndarray], axes: list[int | None],
+                     params: dict) -> tuple[list[str], object]:
+    """The operations that ``prim``'s batching rule emits for a batch of 2 at ``axes``, and
+    the batch dimension of its result."""
+    batched = [a if ax is None else np.stack([a, a], axis=ax) for a, ax in zip(args, axes)]
+    out_dims = []
+
+    def f(*xs: object) -> object:
+        out, out_dim = prim.batch(AxisData(None, 2), list(xs), list(axes), **params)
+        out_dims.append(out_dim)
+        return out
+
+    return [e.prim.name for e in ft.make_jaxpr(f)(*batched).eqns], out_dims[0]
+
+
+@pytest.mark.parametrize("prim", ALL_PRIMS, ids=lambda p: p.name)
+def test_batching_stays_one_op_and_moves_only_when_it_must(prim: Primitive) -> None:
+    """Whatever is batched, the result is ONE gather/scatter. The only forced move is a batch
+    in the indices' last dimension (the index vector's place); a scatter with batched updates
+    may also move one operand to match the other's batch position (at most one move)."""
+    for ex in prim.sample(np.dtype("float64")):
+        args = [np.asarray(a) for a in ex.args]
+        choices = [[None, *range(a.ndim + 1)] for a in args]
+        for axes in itertools.product(*choices):
+            if all(ax is None for ax in axes):
+                continue
+            ops, out_dim = batched_rule_ops(prim, args, list(axes), ex.params)
+            assert ops.count(prim.name) == 1 and isinstance(out_dim, int), (ops, ex.note)
+            index_vector_batched = axes[1] == args[1].ndim
+            moves = ops.count("transpose")
+            if prim is ix.gather_p or axes[2] is None or axes[:2] == (None, None):
+                assert moves == index_vector_batched, (ops, axes, ex.note)
+            else:
+                assert moves <= 1, (ops, axes, ex.note)
+
+
+def test_vmap_of_batching_dims_gather_and_scatter_adds_a_batching_pair() -> None:
+    """A gather/scatter that already has batching dimensions, batched in both operand and
+    indices: the vmapped axis becomes a second pair (one gather, no loop)."""
+    x = np.arange(2 * 3 * 4, dtype=np.float64).reshape(2, 3, 4)  # (vmapped, I, N)
+    idx = np.array([[[0], [3], [1]], [[2], [2], [0]]])  # (vmapped, I, 1)
+    dnums = GDN((), (1,), (1,), (0,), (0,))
+    out = ft.vmap(lambda x, i: ix.gather(x, i, dnums, (1, 1)))(x, idx)
+    np.testing.assert_array_equal(np.asarray(out), np.take_along_axis(x, idx, axis=2)[..., 0])
+    closed = ft.make_jaxpr(ft.vmap(lambda x, i: ix.gather(x, i, dnums, (1, 1))))(x, idx)
+    (eqn,) = closed.eqns
+    assert eqn.params["dimension_numbers"].operand_batching_dims == (0, 1)
+    sdn = SDN((), (1,), (1,), (0,), (0,))
+    added = ft.vmap(lambda x, i: ix.scatter_add(x, i, np.ones(3), sdn))(x[:, :, None, :][:, :, 0],
+                                                                        idx)
+    expected = x.copy()
+    b, r = np.meshgrid(np.arange(2), np.arange(3), indexing="ij")
+    np.add.at(expected, (b, r, idx[..., 0]), 1.0)
+    np.testing.assert_array_equal(np.asarray(added), expected)
+
+
+def test_nested_vmap_of_gather_and_scatter_add_with_different_in_axes() -> None:
+    x = np.arange(2 * 5 * 3, dtype=np.float64).reshape(2, 5, 3)
+    idx = np.array([[[4], [0]], [[1], [1]], [[2], [3]], [[0], [4]]])  # 4 examples of (2, 1)
+
+    def take(x: object, i: object) -> object:
+        return ix.gather(x, i, TAKE, (1, 3))
+
+    # Outer over x's axis 0, inner over the indices' axis 0; then the other way round.
+    got = ft.vmap(ft.vmap(take, in_axes=(None, 0)), in_axes=(0, None))(x, idx)
+    want = np.stack([np.stack([x[a][idx[b, :, 0]] for b in range(4)]) for a in range(2)])
+    np.testing.assert_array_equal(np.asarray(got), want)
+    got = ft.vmap(ft.vmap(take, in_axes=(0, None)), in_axes=(None, 1))(x, idx)
+    want = np.stack([np.stack([x[a][idx[:, b, 0]] for a in range(2)]) for b in range(2)])
+    np.testing.assert_array_equal(np.asarray(got), want)
+
+    def add_rows(x: object, i: object, u: object) -> object:
+        return ix.scatter_add(x, i, u, SDN((1,), (0,), (0,)))
+
+    u = np.arange(4 * 2 * 3, dtype=np.float64).reshape(4, 2, 3)
+    got = ft.vmap(ft.vmap(add_rows, in_axes=(None, 0, 0)), in_axes=(0, None, None))(x, idx, u)
+    want = np.zeros((2, 4, 5, 3))
+    for a in range(2):
+        for b in range(4):
+            want[a, b] = x[a]
+            np.add.at(want[a, b], idx[b, :, 0], u[b])
+    np.testing.assert_array_equal(np.asarray(got), want)
+
+
+def test_vmap_of_grad_through_gather_and_scatter_add() -> None:
+    """Per-example gradients: the jvp and transpose rules (gather <-> scatter_add) under vmap."""
+    xs = np.arange(12.0).reshape(3, 4) - 5
+    idx = np.array([[[0], [2], [2]], [[3], [3], [1]], [[9], [0], [-1]]])
+
+    def loss(x: object, i: object) -> object:
+        return total(lax.square(ix.gather(x, i, TAKE1, (1,), mode="clip")))
+
+    got = ft.vmap(ft.grad(loss))(xs, idx)
+    for b in range(3):
+        counts = np.bincount(np.clip(idx[b, :, 0], 0, 3), minlength=4)
+        np.testing.assert_array_equal(np.asarray(got[b]), 2 * xs[b] * counts)
+    # The same examples with one shared index set, and the gradient of the updates too.
+    u = np.arange(6.0).reshape(2, 3)
+    w = np.arange(4.0)
+
+    def scatter_loss(x: object, u: object) -> object:
+        return weighted(lax.square(ix.scatter_add(x, idx[0], u, POINT)), w)
+
+    gx, gu = ft.vmap(ft.grad(scatter_loss, argnums=(0, 1)), in_axes=(None, 0))(xs[0], u)
+    for b in range(2):
+        y = xs[0].copy()
+        np.add.at(y, idx[0, :, 0], u[b])
+        np.testing.assert_array_equal(np.asarray(gx[b]), 2 * y * w)
+        np.testing.assert_array_equal(np.asarray(gu[b]), (2 * y * w)[idx[0, :, 0]])
+
+
+def test_vmap_over_indices_alone_drops_the_uniqueness_hints() -> None:
+    """Examples that index one shared operand may pick the same elements: the batched gather
+    no longer promises sorted or unique indices (JAX does the same)."""
+    x = np.arange(5.0)
+    i = np.array([[0], [1]])
+
+    def f(x: object, i: object) -> object:
+        return ix.gather(x, i, TAKE1, (1,), indices_are_sorted=True, unique_indices=True)
+
+    (eqn,) = ft.make_jaxpr(ft.vmap(f, in_axes=(None, 0)))(x, np.stack([i, i])).eqns
+    assert not eqn.params["unique_indices"] and not eqn.params["indices_are_sorted"]
+    # A batched operand keeps them: every example reads its own operand.
+    (eqn,) = ft.make_jaxpr(ft.vmap(f, in_axes=(0, None)))(np.stack([x, x]), i).eqns
+    assert eqn.params["unique_indices"] and eqn.params["indices_are_sorted"]
+
+
+# --- functrans.numpy indexing under vmap ---------------------------------------------------------
+# x[idx], x.at[idx].op(v) and take_along_axis plan ONE gather/scatter (functrans/numpy/
+# _indexing.py), so under vmap they run through the rules above; the oracle is a loop of the
+# same function over the examples.
+
+X53 = np.arange(15.0).reshape(5, 3) - 4
+GETITEMS = [
+    ("x[i]", lambda x, i: x[i], np.array([4, -1, 0, 2])),
+    ("x[:, i]", lambda x, i: x[:, i], np.array([[2, 0], [-3, 1]])),
+    ("x[i, 1:]", lambda x, i: x[i, 1:], np.array([3, 3, -5])),
+    ("x[i, i % 3]", lambda x, i: x[i, i % 3], np.array([0, 4, 2, 1])),
+    ("x[::-2, None, i]", lambda x, i: x[::-2, None, i], np.array([1, 2])),
+    ("x[i] (scalar i)", lambda x, i: x[i], np.array(3)),
+    ("x[..., i[:, None], i[None, :2] % 3]",
+     lambda x, i: x[..., i[:, None], i[None, :2] % 3], np.array([1, 0, 4])),
+]
+
+
+@pytest.mark.parametrize("name, index, i", GETITEMS, ids=[g[0] for g in GETITEMS])
+@pytest.mark.parametrize("axes", [(0, 0), (None, 0), (0, None), (2, 0), (1, -1)],
+                         ids=str)
+def test_vmap_of_numpy_getitem_matches_a_loop(name: str, index: object, i: np.ndarray,
+                                              axes: tuple) -> None:
+    axes = tuple(None if a is None else a % (np.ndim(arg) + 1)
+                 for a, arg in zip(axes, (X53, i)))
+
+    def f(x: object, i: object) -> object:
+        return index(fnp.asarray(x), fnp.asarray(i))
+
+    for size in (0, 1, 3):
+        check_vmap_against_loop(f, [X53, i], ["operand", "indices"], list(axes), size)
+
+
+UPDATE_METHODS = ["set", "add", "subtract", "multiply", "min", "max"]
+
+
+@pytest.mark.parametrize("method", UPDATE_METHODS)
+def test_vmap_of_numpy_at_updates_matches_a_loop(method: str) -> None:
+    """Repeated (and negative) indices, every choice of batched arguments and batch position."""
+    i = np.array([1, 3, 1, -4])  # -4 is row 1 again
+    v = np.arange(12.0).reshape(4, 3) / 4 - 1
+
+    def f(x: object, i: object, v: object) -> object:
+        return getattr(fnp.asarray(x).at[i], method)(v)
+
+    for axes in itertools.product([None, 0, -1], repeat=3):
+        if axes == (None, None, None):
+            continue
+        axes = tuple(None if a is None else a % (np.ndim(arg) + 1)
+                     for a, arg in zip(axes, (X53, i, v)))
+        check_vmap_against_loop(f, [X53, i, v], ["operand", "indices", "updates"],
+                                list(axes), 3)
+    check_vmap_against_loop(f, [X53, i, v], ["operand", "indices", "updates"], [0, 0, 0], 0)
+
+
+def test_vmap_of_numpy_at_with_slices_and_modes_matches_a_loop() -> None:
+    x = np.arange(24.0).reshape(2, 4, 3)
+    i = np.array([3, 0, 7])  # 7 is out of bounds: dropped by 'drop', clamped by 'clip'
+    v = np.arange(6.0).reshape(3, 2)
+
+    def add_drop(x: object, i: object, v: object) -> object:
+        return fnp.asarray(x).at[1, i, 1:].add(v, mode="drop")
+
+    def set_clip(x: object, i: object, v: object) -> object:
+        return fnp.asarray(x).at[:, i, ::2].set(v, mode="clip")
+
+    def get_fill(x: object, i: object, v: object) -> object:
+        return fnp.asarray(x).at[:, i].get(mode="fill", fill_value=-7.0)
+
+    for f in (add_drop, set_clip, get_fill):
+        for axes in ([0, 0, 0], [None, 0, 1], [2, None, None], [1, 1, None]):
+            check_vmap_against_loop(f, [x, i, v], ["operand", "indices", "updates"], axes, 3)
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_vmap_of_take_along_axis_matches_a_loop(axis: int) -> None:
+    x = np.arange(20.0).reshape(4, 5)
+    i = np.array([[0, 4, 1, 2, 2], [3, 3, 0, 1, 4]]) if axis == 0 else \
+        np.array([[4, 0], [1, 1], [2, 3], [0, 0]])
+
+    def f(x: object, i: object) -> object:
+        return fnp.take_along_axis(fnp.asarray(x), i, axis=axis)
+
+    for axes in ([0, 0], [None, 0], [0, None], [2, 1], [1, 2]):
+        check_vmap_against_loop(f, [x, i], ["operand", "indices"], axes, 3)
+
+
+def test_vmap_of_grad_through_numpy_indexing() -> None:
+    """Per-example gradients through x[i] (a gather: its transpose is a scatter_add) and
+    through x.at[i].add(v), batched over the inputs, the indices, or both."""
+    xs = np.arange(15.0).reshape(3, 5) / 3 - 2
+    idx = np.array([[0, 2, 2], [4, -1, 1], [3, 3, 3]])
+    v = np.array([0.5, -1.0, 2.0])
+
+    def loss(x: object, i: object) -> object:
+        y = fnp.asarray(x)[i]
+        return total(y * y * v)
+
+    def loss_at(x: object, i: object) -> object:
+        y = fnp.asarray(x).at[i].add(v)
+        return total(y * y)
+
+    for f in (loss, loss_at):
+        g = ft.grad(f)
+        for in_axes in ((0, 0), (None, 0), (0, None)):
+            xb = xs if in_axes[0] == 0 else xs[0]
+            ib = idx if in_axes[1] == 0 else idx[0]
+            got = np.asarray(ft.vmap(g, in_axes=in_axes)(xb, ib))
+            want = np.stack([np.asarray(g(xs[b] if in_axes[0] == 0 else xb,
+                                          idx[b] if in_axes[1] == 0 else ib))
+                             for b in range(3)])
+            np.testing.assert_allclose(got, want, rtol=1e-12)
+    # And against the closed form of the first: d/dx sum(v * x[i]^2) = scatter-add of 2 v x[i].
+    got = np.asarray(ft.vmap(ft.grad(loss))(xs, idx))
+    for b in range(3):
+        want = np.zeros(5)
+        np.add.at(want, idx[b], 2 * v * xs[b][idx[b]])
+        np.testing.assert_allclose(got[b], want, rtol=1e-12)
+
+
+def test_nested_vmap_of_numpy_indexing_with_different_in_axes() -> None:
+    xs = np.arange(2 * 5 * 3, dtype=np.float64).reshape(2, 5, 3)
+    idx = np.array([[4, 0, 4], [1, -2, 1], [2, 2, 0], [0, 3, 3]])
+
+    def f(x: object, i: object) -> object:
+        x = fnp.asarray(x)
+        return x.at[i].add(x[i[::-1]] * 2)
+
+    # Inner over the indices (rows of idx), outer over the operands; and outer over the
+    # columns of idx (axis 1) with the operand batched on its last axis inside.
+    got = ft.vmap(ft.vmap(f, in_axes=(None, 0)), in_axes=(0, None))(xs, idx)
+    want = np.stack([np.stack([np.asarray(f(xs[a], idx[b])) for b in range(4)])
+                     for a in range(2)])
+    np.testing.assert_array_equal(np.asarray(got), want)
+    xt = np.moveaxis(xs, 0, -1)  # (5, 3, 2)
+    got = ft.vmap(ft.vmap(f, in_axes=(-1, None)), in_axes=(None, 1))(xt, idx)
+    want = np.stack([np.stack([np.asarray(f(xs[a], idx[:, b])) for a in range(2)])
+                     for b in range(3)])
+    np.testing.assert_array_equal(np.asarray(got), want)

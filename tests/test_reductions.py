@@ -650,3 +650,185 @@ def test_wrappers_bind_and_stage():
     assert "reduce_max" in text and "cumsum" in text
     jaxpr = ft.make_jaxpr(lambda a: lax.argmax(a, -1, np.int32))(x)
     assert "argmax" in str(jaxpr)
+
+
+# --- derivatives (end to end, against hand-derived NumPy formulas) -----------------------------
+
+
+def brute_jacobian(f, x: np.ndarray) -> np.ndarray:
+    """d f(x)[i] / d x[j] by exact central differences of a multilinear/smooth NumPy ``f``."""
+    eps = 1e-6
+    cols = []
+    for j in range(x.size):
+        e = np.zeros(x.size)
+        e[j] = eps
+        e = e.reshape(x.shape)
+        cols.append(((f(x + e) - f(x - e)) / (2 * eps)).ravel())
+    return np.stack(cols, axis=-1).reshape(np.shape(f(x)) + x.shape)
+
+
+def jacobian_fwd(f, x: np.ndarray) -> np.ndarray:
+    """d f(x) / d x column by column with ft.jvp (no vmap: only the jvp rules are tested)."""
+    cols = [np.asarray(ft.jvp(f, (x,), (e.reshape(x.shape),))[1]) for e in np.eye(x.size)]
+    out_shape = np.shape(f(x))
+    return np.stack(cols, axis=-1).reshape(out_shape + x.shape) if cols else \
+        np.zeros(out_shape + x.shape)
+
+
+def jacobian_rev(f, x: np.ndarray) -> np.ndarray:
+    """d f(x) / d x row by row with ft.vjp (the transposes of the jvp rules)."""
+    y, pullback = ft.vjp(f, x)
+    rows_ = [np.asarray(pullback(e.reshape(np.shape(y)))[0]) for e in np.eye(np.size(y))]
+    return np.stack(rows_).reshape(np.shape(y) + x.shape) if rows_ else \
+        np.zeros(np.shape(y) + x.shape)
+
+
+def others_product(x: np.ndarray) -> np.ndarray:
+    """prod of every element but one, by deleting it (a zero-safe oracle)."""
+    flat = x.ravel()
+    return np.array([np.prod(np.delete(flat, i)) for i in range(flat.size)]).reshape(x.shape)
+
+
+def test_grad_of_reduce_sum_and_its_transpose():
+    w = np.arange(12.0).reshape(3, 4)
+    g = ft.grad(lambda x: lax.reduce_sum(lax.reduce_sum(x * w, (1,)) ** 2, (0,)))(np.ones((3, 4)))
+    np.testing.assert_allclose(np.asarray(g), 2 * w.sum(1, keepdims=True) * w)
+    _, t = ft.jvp(lambda x: lax.reduce_sum(x, (0, 2)), (np.ones((2, 3, 4)),),
+                  (np.arange(24.0).reshape(2, 3, 4),))
+    np.testing.assert_allclose(np.asarray(t), np.arange(24.0).reshape(2, 3, 4).sum((0, 2)))
+
+
+@pytest.mark.parametrize("zeros", [[], [5], [2, 7]])
+def test_grad_of_reduce_prod_is_the_product_of_the_others_even_at_zeros(zeros):
+    x = np.linspace(0.5, 1.6, 12).reshape(3, 4)
+    x.ravel()[zeros] = 0.0
+    g = ft.grad(lambda v: lax.reduce_prod(v, (0, 1)))(x)
+    np.testing.assert_allclose(np.asarray(g), others_product(x), rtol=1e-12, atol=1e-300)
+    # Reducing one axis of three, two and three zeros in a row included.
+    y = np.linspace(-1.3, 1.7, 24).reshape(2, 3, 4)
+    y[0, :, 1] = 0.0
+    y[1, 0, 2] = 0.0
+    jac = jacobian_rev(lambda v: lax.reduce_prod(v, (1,)), y)
+    want = brute_jacobian(lambda v: np.prod(v, axis=1), y)
+    np.testing.assert_allclose(jac, want, atol=1e-8)
+
+
+def test_reduce_prod_second_derivative_at_a_zero():
+    x = np.array([2.0, 0.0, 3.0, 0.5])
+    h = jacobian_fwd(ft.grad(lambda v: lax.reduce_prod(v, (0,))), x)
+    want = [[0.0 if i == j else np.prod(np.delete(x, [i, j])) for j in range(4)]
+            for i in range(4)]
+    np.testing.assert_allclose(h, want)
+
+
+def test_reduce_max_min_share_the_tangent_among_ties():
+    x = np.array([[3.0, 1.0, 3.0, 3.0], [0.0, -2.0, 5.0, 1.0]])
+    g = np.asarray(ft.grad(lambda v: lax.reduce_sum(lax.reduce_max(v, (1,)), (0,)))(x))
+    np.testing.assert_allclose(g, [[1 / 3, 0, 1 / 3, 1 / 3], [0, 0, 1, 0]])
+    g = np.asarray(ft.grad(lambda v: lax.reduce_min(v, (0, 1)))(x))
+    np.testing.assert_allclose(g, [[0, 0, 0, 0], [0, 1, 0, 0]])
+    # An empty reduction is a constant: its tangent is zero, not 0/0.
+    _, t = ft.jvp(lambda v: lax.reduce_max(v, (1,)), (np.zeros((2, 0)),), (np.zeros((2, 0)),))
+    np.testing.assert_array_equal(np.asarray(t), [0.0, 0.0])
+
+
+def test_argmax_and_bitwise_reductions_have_float0_tangents():
+    x = np.array([[1.0, 3.0, 2.0]])
+    _, t = ft.jvp(lambda v: lax.argmax(v, 1, np.int32), (x,), (np.ones_like(x),))
+    assert np.asarray(t).dtype == ft.float0 and np.shape(t) == (1,)
+    g = ft.grad(lambda v: lax.reduce_sum(v * lax.convert_element_type(
+        lax.argmin(v, 1, np.int32), np.float64), (0, 1)))(x)
+    np.testing.assert_array_equal(np.asarray(g), [[0.0, 0.0, 0.0]])
+    assert R.reduce_and_p.jvp is not None and R.reduce_xor_p.transpose is None
+
+
+def test_reduce_precision_is_differentiated_as_the_identity():
+    x = np.array([1.0 + 2.0**-12, 0.3, -7.1])
+    g = ft.grad(lambda v: lax.reduce_sum(lax.reduce_precision(v, 5, 10) * v, (0,)))(x)
+    np.testing.assert_array_equal(np.asarray(g), np.asarray(lax.reduce_precision(x, 5, 10)) + x)
+    t = 1.0 + 2.0**-20  # passes through unrounded
+    _, tout = ft.jvp(lambda v: lax.reduce_precision(v, 8, 7), (x,), (np.full(3, t),))
+    np.testing.assert_array_equal(np.asarray(tout), np.full(3, t))
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_grad_of_cumsum_is_a_reversed_cumsum(reverse):
+    w = np.array([[1.0, -2.0, 0.5, 4.0], [3.0, 0.0, 1.0, -1.0]])
+    g = ft.grad(lambda x: lax.reduce_sum(lax.cumsum(x, 1, reverse) * w, (0, 1)))(np.ones((2, 4)))
+    want = np.cumsum(w, axis=1) if reverse else np.flip(np.cumsum(np.flip(w, 1), axis=1), 1)
+    np.testing.assert_allclose(np.asarray(g), want)
+
+
+def cumprod_jacobian(x: np.ndarray) -> np.ndarray:
+    """d cumprod(x)[i] / d x[j] = prod_{k <= i, k != j} x[k] for j <= i (no division)."""
+    n = x.size
+    return np.array([[np.prod(np.delete(x[:i + 1], j)) if j <= i else 0.0 for j in range(n)]
+                     for i in range(n)]).reshape(n, n)
+
+
+@pytest.mark.parametrize("x", [
+    [2.0, 0.0, 3.0, 0.0, 5.0], [0.0, 0.0, 1.5, -2.0, 0.5, 3.0, 1.0], [1.5, -0.5, 2.0, 0.7],
+    [0.0], [],
+])
+def test_jacobian_of_cumprod_is_exact_at_zeros(x):
+    x = np.array(x)
+    for reverse in (False, True):
+        def f(v, reverse=reverse):
+            return lax.cumprod(v, 0, reverse)
+
+        jac = jacobian_fwd(f, x)
+        want = np.flip(cumprod_jacobian(np.flip(x)), (0, 1)) if reverse else cumprod_jacobian(x)
+        np.testing.assert_allclose(jac, want, atol=1e-15)
+        np.testing.assert_allclose(jacobian_rev(f, x), jac, atol=1e-15)
+
+
+def test_cummax_cummin_average_the_tangent_over_ties():
+    x = np.array([1.0, 1.0, 1.0, 0.5, 2.0])
+    jac = jacobian_rev(lambda v: lax.cummax(v), x)
+    third = 1 / 3
+    np.testing.assert_allclose(jac, [[1, 0, 0, 0, 0], [0.5, 0.5, 0, 0, 0],
+                                     [third, third, third, 0, 0], [third, third, third, 0, 0],
+                                     [0, 0, 0, 0, 1]])
+    jac = jacobian_fwd(lambda v: lax.cummin(v, reverse=True), x)
+    np.testing.assert_allclose(jac, [[0, 0, 0, 1, 0]] * 4 + [[0, 0, 0, 0, 1]])
+
+
+def test_cumlogsumexp_jacobian_is_softmax_weights_and_stays_finite():
+    x = np.array([-800.0, 0.0, 1.0, 700.0, -3.0])
+    for reverse in (False, True):
+        y = np.flip(np.logaddexp.accumulate(np.flip(x))) if reverse else \
+            np.logaddexp.accumulate(x)
+        i, j = np.indices((5, 5))
+        inside = (j >= i) if reverse else (j <= i)
+        want = np.where(inside, np.exp(np.where(inside, x[j] - y[i], 0.0)), 0.0)
+        jac = jacobian_rev(lambda v, r=reverse: lax.cumlogsumexp(v, 0, r), x)
+        np.testing.assert_allclose(jac, want, atol=1e-15)
+    # Equal infinities share the tangent, as equal finite values do.
+    jac = jacobian_fwd(lambda v: lax.cumlogsumexp(v), np.array([-np.inf, -np.inf, 0.0]))
+    np.testing.assert_allclose(jac, [[1, 0, 0], [0.5, 0.5, 0], [0, 0, 1]])
+
+
+@given(scan_case((dt.float64,), bound=2.0), st.sampled_from(["cumsum", "cumprod", "cummax",
+                                                              "cummin", "cumlogsumexp"]))
+def test_cumulative_jvp_matches_finite_differences_and_its_vjp(case, name):
+    x, axis, reverse = case
+    prim = getattr(C, f"{name}_p")
+    if name in ("cummax", "cummin"):
+        # Values well apart in the same order: (near) ties are not differentiable points.
+        ranks = np.argsort(np.argsort(x.ravel(), kind="stable"), kind="stable")
+        x = readonly((0.25 * ranks - 1.0).reshape(x.shape))
+    rng = np.random.default_rng(0)
+    t = rng.normal(size=x.shape)
+
+    def f(v):
+        return prim.bind(v, axis=axis, reverse=reverse)
+
+    _, jt = ft.jvp(f, (x,), (t,))
+    eps = 1e-6
+    fd = (prim.impl(x + eps * t, axis=axis, reverse=reverse)
+          - prim.impl(x - eps * t, axis=axis, reverse=reverse)) / (2 * eps)
+    np.testing.assert_allclose(np.asarray(jt), fd, rtol=1e-5, atol=1e-6)
+    ct = rng.normal(size=x.shape)
+    (g,) = ft.vjp(f, x)[1](ct)
+    np.testing.assert_allclose(np.sum(ct * np.asarray(jt)), np.sum(np.asarray(g) * t),
+                               rtol=1e-10, atol=1e-10)

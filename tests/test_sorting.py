@@ -329,3 +329,84 @@ def test_sort_and_top_k_stage_to_jaxprs():
     x = np.array([[3.0, 1.0, 2.0]], np.float32)
     closed = ft.make_jaxpr(lambda a: lax.top_k(lax.sort(a), 2))(x)
     assert "sort" in str(closed) and "top_k" in str(closed)
+
+
+# --- derivatives (end to end, against hand-derived NumPy formulas) -----------------------------
+
+
+def test_grad_of_sort_sends_each_weight_back_to_where_its_value_came_from():
+    x = np.array([[0.3, -1.2, 2.5, 0.0], [1.0, 4.0, -3.0, 2.0]])
+    w = np.arange(1.0, 9.0).reshape(2, 4)
+    g = np.asarray(ft.grad(lambda v: lax.reduce_sum(lax.sort(v) * w, (0, 1)))(x))
+    perm = np.argsort(x, axis=1)
+    want = np.zeros_like(x)
+    np.put_along_axis(want, perm, w, axis=1)
+    np.testing.assert_array_equal(g, want)
+    # Along the first axis, forward mode: the tangents are permuted like the values.
+    t = np.arange(8.0).reshape(2, 4)
+    _, tout = ft.jvp(lambda v: lax.sort(v, dimension=0), (x,), (t,))
+    np.testing.assert_array_equal(np.asarray(tout),
+                                  np.take_along_axis(t, np.argsort(x, axis=0), axis=0))
+
+
+def test_sorted_values_carry_their_tangents_and_integer_keys_have_none():
+    keys = np.array([2, 0, 1, 0], np.int32)  # tied keys keep their order (stability)
+    vals = np.array([10.0, 20.0, 30.0, 40.0])
+    t = np.array([1.0, 2.0, 3.0, 4.0])
+    (_, v), (tk, tv) = ft.jvp(lambda a: lax.sort_key_val(keys, a), (vals,), (t,))
+    np.testing.assert_array_equal(np.asarray(v), [20.0, 40.0, 30.0, 10.0])
+    np.testing.assert_array_equal(np.asarray(tv), [2.0, 4.0, 3.0, 1.0])
+    assert np.asarray(tk).dtype == ft.float0
+    # Two float operands, the second as a secondary key.
+    a = np.array([1.0, 0.0, 1.0])
+    b = np.array([0.5, 0.7, -0.5])
+    ga, gb = ft.grad(lambda p, q: lax.reduce_sum(
+        lax.sort((p, q), num_keys=2)[1] * np.array([1.0, 10.0, 100.0]), (0,)),
+        argnums=(0, 1))(a, b)
+    np.testing.assert_array_equal(np.asarray(ga), [0.0, 0.0, 0.0])
+    np.testing.assert_array_equal(np.asarray(gb), [100.0, 1.0, 10.0])
+
+
+def test_grad_of_top_k_scatters_into_the_chosen_positions():
+    x = np.array([[0.5, 3.0, -1.0, 2.0, 7.0], [1.0, 0.0, 4.0, 3.0, -2.0]])
+    w = np.array([[1.0, 10.0, 100.0], [2.0, 20.0, 200.0]])
+    g = np.asarray(ft.grad(lambda v: lax.reduce_sum(lax.top_k(v, 3)[0] * w, (0, 1)))(x))
+    want = np.zeros_like(x)
+    np.put_along_axis(want, np.argsort(-x, axis=1)[:, :3], w, axis=1)
+    np.testing.assert_array_equal(g, want)
+    (vals, _), (tv, ti) = ft.jvp(lambda v: lax.top_k(v, 2, axis=0), (x,), (x * 10,))
+    np.testing.assert_array_equal(np.asarray(tv), 10 * np.asarray(vals))
+    assert np.asarray(ti).dtype == ft.float0 and np.shape(ti) == (2, 5)
+    _, (tv, _) = ft.jvp(lambda v: lax.top_k(v, 0), (x,), (x,))
+    assert np.shape(tv) == (2, 0)
+
+
+@given(sort_case(), st.booleans())
+def test_sort_vjp_is_the_transpose_of_its_jvp(case, is_stable):
+    operands, dimension, num_keys = case
+    # Floats (NaN, inf and ties included: the identity holds everywhere) become float64.
+    operands = [o.astype(np.float64) if o.dtype.kind == "f" else o for o in operands]
+    float_ops = [i for i, o in enumerate(operands) if o.dtype == np.float64]
+    if not float_ops:
+        return
+    rng = np.random.default_rng(0)
+
+    def f(*xs):
+        full = list(operands)
+        for i, x in zip(float_ops, xs, strict=True):
+            full[i] = x
+        return S.sort_p.bind(*full, dimension=dimension, is_stable=is_stable,
+                             num_keys=num_keys)
+
+    xs = [operands[i] for i in float_ops]
+    ts = [rng.normal(size=x.shape) for x in xs]
+    outs, touts = ft.jvp(f, xs, ts)
+    kinds = [np.asarray(o).dtype for o in outs]
+    cts = [rng.normal(size=np.shape(o)) if d == np.float64 else
+           np.zeros(np.shape(o), d if d.kind == "c" else ft.float0)
+           for o, d in zip(outs, kinds, strict=True)]
+    gs = ft.vjp(f, *xs)[1](cts)
+    lhs = sum(np.sum(c * np.asarray(t)) for c, t in zip(cts, touts, strict=True)
+              if np.asarray(t).dtype == np.float64)
+    rhs = sum(np.sum(np.asarray(g) * t) for g, t in zip(gs, ts, strict=True))
+    np.testing.assert_allclose(lhs, rhs, rtol=1e-12, atol=1e-12)

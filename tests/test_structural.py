@@ -23,7 +23,8 @@ from functrans.api import make_jaxpr
 from functrans.core import ShapedArray
 from functrans.errors import DtypeError, ShapeError
 from functrans import lax as S  # structural.py and slicing.py, re-exported by lax
-from functrans.primitives.registry import all_primitives
+from functrans.primitives import rules
+from functrans.primitives.registry import all_primitives, get_primitive
 
 PRIMS = [p for p in all_primitives() if p.family == "structural"]
 CASES = [(p, d, ex) for p in PRIMS for d in sorted(p.dtypes, key=str) for ex in p.sample(d)]
@@ -787,3 +788,218 @@ def test_grad_through_iota_and_second_order():
 
     _, hvp = ft.jvp(grad_at, (x1,), (t,))
     np.testing.assert_allclose(val(hvp), 6 * x1 * t * w[1:6:2], rtol=1e-12)
+
+
+# --- vmap: batching rules against a per-example loop ---------------------------------------------
+
+BATCHED = [p for p in PRIMS if p is not S.iota_p]
+# Operands of these primitives from this position on are start indices.
+INDEX_FROM = {"dynamic_slice": 1, "dynamic_update_slice": 2}
+
+
+def example_args(prim, ex, b):
+    """The b-th example: arrays redrawn, start indices moved by 3 per example (so that some
+    examples clamp at either end, and unsigned ones wrap around to huge values)."""
+    first_index = INDEX_FROM.get(prim.name, len(ex.args))
+    out = []
+    for i, a in enumerate(ex.args):
+        a = np.asarray(a)
+        if i >= first_index:
+            out.append(np.asarray(int(a) + 3 * b - 3).astype(a.dtype))
+        else:
+            out.append(np.asarray(rules.sample_array(a.shape, a.dtype, seed=100 * i + b)))
+    return out
+
+
+def check_vmap(prim, ex, mask, size, rotate, out_axis):
+    """vmap of the primitive (operands batched where ``mask`` says, at positions that
+    ``rotate`` varies) equals the stacked per-example results."""
+    per_example = [example_args(prim, ex, b) for b in range(size)]
+    in_axes, args = [], []
+    for i, (a, m) in enumerate(zip(ex.args, mask, strict=True)):
+        a = np.asarray(a)
+        if not m:
+            in_axes.append(None)
+            args.append(a)
+            continue
+        axis = (i + rotate) % (a.ndim + 1)
+        in_axes.append(axis)
+        args.append(np.stack([e[i] for e in per_example], axis) if size else
+                    np.zeros(a.shape[:axis] + (0,) + a.shape[axis:], a.dtype))
+    got = ft.vmap(lambda *xs: prim.bind(*xs, **ex.params), in_axes=tuple(in_axes),
+                  out_axes=out_axis)(*args)
+    unbatched = [a for a, m in zip(ex.args, mask, strict=True) if not m]
+    wants = []
+    for b in range(size):
+        it = iter(unbatched)
+        xs = [e if m else next(it) for e, m in zip(per_example[b], mask, strict=True)]
+        r = prim.impl(*xs, **ex.params)
+        wants.append(list(r) if prim.multiple_results else [r])
+    avals = prim.abstract_eval(*map(core.get_aval, ex.args), **ex.params)
+    avals = avals if prim.multiple_results else [avals]
+    got = got if prim.multiple_results else [got]
+    assert len(got) == len(avals)
+    for j, (g, a) in enumerate(zip(got, avals, strict=True)):
+        w = (np.stack([np.asarray(r[j]) for r in wants]) if size else
+             np.zeros((0, *a.shape), a.dtype))
+        w = np.moveaxis(w, 0, out_axis)
+        what = f"{prim.name} {ex.label()} in_axes={in_axes} size={size}"
+        assert (val(g).shape, val(g).dtype) == (w.shape, w.dtype), what
+        np.testing.assert_array_equal(val(g), w, err_msg=what)
+
+
+def batch_masks(n, first_index):
+    """All operands batched, each alone, and (for the dynamic ones) the arrays without the
+    indices and the indices without the arrays."""
+    masks = [(True,) * n] + [tuple(i == j for j in range(n)) for i in range(n)]
+    if first_index < n:
+        masks.append(tuple(j < first_index for j in range(n)))
+        masks.append(tuple(j >= first_index for j in range(n)))
+    return list(dict.fromkeys(masks))
+
+
+@pytest.mark.parametrize("prim", BATCHED, ids=lambda p: p.name)
+@pytest.mark.parametrize("dtype", [dt.float32, dt.int8, dt.bool_], ids=str)
+def test_vmap_matches_per_example_loop(prim, dtype):
+    for ex in prim.sample(dtype):
+        n = len(ex.args)
+        for k, mask in enumerate(batch_masks(n, INDEX_FROM.get(prim.name, n))):
+            for rotate in range(3):
+                check_vmap(prim, ex, mask, 3, rotate, out_axis=0 if rotate < 2 else -1)
+            if k == 0:
+                check_vmap(prim, ex, mask, 0, 1, 0)
+                check_vmap(prim, ex, mask, 1, 2, -1)
+
+
+def test_iota_is_never_batched():
+    out = ft.vmap(lambda x: x + S.iota(np.float32, 3))(np.zeros((2, 3), np.float32))
+    np.testing.assert_array_equal(val(out), [[0, 1, 2], [0, 1, 2]])
+    # Its rule (unreachable through vmap: no operand can be batched) gives the unbatched iota.
+    got, dim = S.iota_p.batch(None, [], [], dtype=dt.int32, shape=(2,), dimension=0)
+    assert dim is None and val(got).tolist() == [0, 1]
+
+
+def staged_prims(f, *args, **vmap_kw):
+    return [e.prim.name for e in make_jaxpr(ft.vmap(f, **vmap_kw))(*args).eqns]
+
+
+def test_batch_rules_keep_the_batch_dimension_in_place():
+    """No transposes where the primitive can absorb the batch dimension where it is."""
+    x = filled((3, 5, 4))  # batch of 5 at position 1
+    assert staged_prims(lambda v: S.broadcast_in_dim(v, (2, 3, 4), (1, 2)), x,
+                        in_axes=1, out_axes=2) == ["broadcast_in_dim"]
+    assert staged_prims(lambda v: S.transpose(v, (1, 0)), x,
+                        in_axes=1, out_axes=1) == ["transpose"]
+    assert staged_prims(lambda v: S.reshape(v, (3, 2, 2)), x,
+                        in_axes=1, out_axes=1) == ["reshape"]
+    assert staged_prims(lambda v: S.reshape(v, (12,)), x, in_axes=1) == ["reshape"]
+    assert staged_prims(lambda v: S.expand_dims(v, (0, 2)), x,
+                        in_axes=1, out_axes=2) == ["expand_dims"]
+    assert staged_prims(lambda v: S.squeeze(S.expand_dims(v, (0,)), (0,)), x,
+                        in_axes=1, out_axes=1) == ["expand_dims", "squeeze"]
+    assert staged_prims(lambda v: S.concatenate([v, S.neg(v)], 1), x,
+                        in_axes=1, out_axes=1) == ["neg", "concatenate"]
+    assert staged_prims(lambda v: S.dynamic_slice(v, (1, 2), (2, 2)), x,
+                        in_axes=1, out_axes=1) == ["dynamic_slice"]
+    i = np.array([0, 1, 2, 3, 4], np.int32)
+    prims = staged_prims(lambda v, i: S.dynamic_slice(v, (i, 1), (2, 2)), x, i,
+                         in_axes=(1, 0), out_axes=1)
+    assert "gather" in prims and "transpose" not in prims, prims
+
+
+def test_reshape_batch_rule_folds_the_move_into_dimensions():
+    x = filled((2, 3, 5))  # batch of 5 last
+    # The example dims before the batch merge: the batch stays last, a plain reshape.
+    closed = make_jaxpr(ft.vmap(lambda v: S.reshape(v, (6,)), in_axes=2, out_axes=1))(x)
+    assert [e.prim.name for e in closed.eqns] == ["reshape"]
+    assert closed.eqns[0].params == {"new_sizes": (6, 5), "dimensions": None}
+    # A permuting reshape: the batch goes first through the same ``dimensions`` parameter.
+    f = ft.vmap(lambda v: S.reshape(v, (3, 2), (1, 0)), in_axes=2)
+    closed = make_jaxpr(f)(x)
+    assert [e.prim.name for e in closed.eqns] == ["reshape"]
+    assert closed.eqns[0].params == {"new_sizes": (5, 3, 2), "dimensions": (2, 1, 0)}
+    np.testing.assert_array_equal(val(f(x)), [x[..., b].T.reshape(3, 2) for b in range(5)])
+    got = ft.vmap(lambda v: S.reshape(v, (5, 2)), in_axes=1)(x)
+    np.testing.assert_array_equal(val(got), [x[:, b].reshape(5, 2) for b in range(3)])
+
+
+def test_vmap_of_lax_composite_matches_loop():
+    def f(x, i, v):
+        y = S.pad(x, v, [(1, 2, 1)])
+        y = S.concatenate([S.rev(y, (0,)), S.broadcast_in_dim(v, (2,), ())], 0)
+        w = S.dynamic_slice_in_dim(y, i, 4)
+        z = S.dynamic_update_slice_in_dim(y, w * 2.0, i + 1, 0)
+        a, b = S.split(z, (3, 7), 0)
+        return S.reshape(S.slice_(b, (1,), (7,), (3,)), (2, 1)), a
+
+    xs, vs = rand((4, 3), 30), rand((4,), 31)
+    idx = np.array([-2, 0, 5, 100], np.int32)
+    got = ft.vmap(f)(xs, idx, vs)
+    for b in range(4):
+        want = f(xs[b], idx[b], vs[b])
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_allclose(val(g)[b], val(w), rtol=1e-12)
+    # Only the index batched; the same operand for every example.
+    got = ft.vmap(f, in_axes=(None, 0, None))(xs[0], idx, vs[0])
+    for b in range(4):
+        np.testing.assert_allclose(val(got[0])[b], val(f(xs[0], idx[b], vs[0])[0]),
+                                   rtol=1e-12)
+
+
+def windowed_loss(x, i, v):
+    """A scalar of x through pad, a traced-start window and iota (no reductions: their
+    batching rules live in another family)."""
+    w = S.dynamic_slice_in_dim(S.pad(x, v, [(2, 1, 1)]), i, 3)
+    w = w * w * S.iota(np.float64, 3)
+    return sum(S.index_in_dim(w, k, keepdims=False) for k in range(3))
+
+
+def test_vmap_of_grad_through_dynamic_slice_and_pad():
+    xs, vs = rand((5, 4), 32), rand((5,), 33)
+    idx = np.array([0, 3, -1, 7, 2], np.int32)
+    g = ft.vmap(ft.grad(windowed_loss))(xs, idx, vs)
+    for b in range(5):
+        want = ft.grad(windowed_loss)(xs[b], idx[b], vs[b])
+        np.testing.assert_allclose(val(g)[b], val(want), rtol=1e-12)
+    assert np.abs(val(g)).sum() > 0  # the windows hit x, not only the padding
+    # grad of a vmapped function: the batch rules' outputs are transposed too.
+    g = ft.grad(lambda x: ft.vmap(windowed_loss, in_axes=(0, 0, None))(x, idx, 0.5).sum())(xs)
+    for b in range(5):
+        want = ft.grad(windowed_loss)(xs[b], idx[b], 0.5)
+        np.testing.assert_allclose(val(g)[b], val(want), rtol=1e-12)
+
+
+@pytest.mark.skipif(get_primitive("reduce_sum").batch is None,
+                    reason="pad's transpose sums the padding value's cotangent: needs "
+                           "reduce_sum's batching rule (reductions family)")
+def test_vmap_of_grad_with_respect_to_a_batched_padding_value():
+    xs, vs = rand((5, 4), 36), rand((5,), 37)
+    idx = np.array([0, 3, -1, 7, 2], np.int32)
+    g = ft.vmap(ft.grad(windowed_loss, argnums=2))(xs, idx, vs)
+    for b in range(5):
+        want = ft.grad(windowed_loss, argnums=2)(xs[b], idx[b], vs[b])
+        np.testing.assert_allclose(val(g)[b], val(want), rtol=1e-12)
+
+
+def test_nested_vmap_with_different_in_axes():
+    def f(x, i, u):
+        y = S.dynamic_update_slice(x, u, (i, 0))
+        return S.transpose(S.dynamic_slice(y, (i, 1), (2, 2)), (1, 0))
+
+    x = rand((3, 5, 4, 3), 34)      # outer batch 4 at axis 2, inner batch 3 at axis 0
+    i = np.array([[0, 2, 9], [-1, 1, 3], [2, 2, 2], [4, 0, 1]], np.int32)  # [outer, inner]
+    u = rand((2, 3), 35)            # shared by every example
+    inner = ft.vmap(f, in_axes=(0, 0, None))
+    got = ft.vmap(inner, in_axes=(2, 0, None))(x, i, u)
+    assert got.shape == (4, 3, 2, 2)
+    for a in range(4):
+        for b in range(3):
+            np.testing.assert_allclose(val(got)[a, b], val(f(x[b, :, a], i[a, b], u)),
+                                       rtol=1e-12)
+    # Index batched only by the outer vmap, operand only by the inner one.
+    got = ft.vmap(ft.vmap(f, in_axes=(0, None, None)), in_axes=(None, 0, None))(
+        x[:, :, 0], i[:, 0], u)
+    for a in range(4):
+        for b in range(3):
+            np.testing.assert_allclose(val(got)[a, b], val(f(x[b, :, 0], i[a, 0], u)),
+                                       rtol=1e-12)

@@ -2,16 +2,17 @@
 
 ``dot_general`` sums products over paired *contracting* dimensions of lhs and rhs and maps over
 paired *batch* dimensions; the output dimensions are the batch ones, then lhs's free ones, then
-rhs's free ones, as in ``lax``. It is the workhorse of every MLP, so the NumPy impl turns any
-contraction into one ``np.matmul`` (BLAS for floats) of (batch, M, K) and (batch, K, N) views,
-and the plain matrix product is a single ``np.matmul`` with no copies. Imports ``core``,
-``dtypes``, ``errors``, ``registry``, ``rules`` and the axis helper of ``reductions``.
+rhs's free ones, as in ``lax``. The NumPy impl turns any contraction into one ``np.matmul`` of
+(batch, M, K) and (batch, K, N) views; it is bilinear, and its transposes are contractions of
+the cotangent with the other operand. Imports ``core``, ``registry``, ``rules``, ``ad_rules``,
+``elementwise``, ``structural`` and the axis helper of ``reductions``.
 """
 
 from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -21,8 +22,13 @@ from functrans import dtypes as dt
 from functrans.core import ShapedArray
 from functrans.errors import DtypeError, ShapeError
 from functrans.primitives import rules
+from functrans.primitives.ad_rules import (
+    Zero, check_linear_in_one, is_undefined, jvp_partials, tangent_aval,
+)
+from functrans.primitives.elementwise import convert_element_type
 from functrans.primitives.reductions import normalize_axis
 from functrans.primitives.registry import Example, define_primitive
+from functrans.primitives.structural import transpose_p
 
 __all__ = ["Precision", "dot_general", "dot", "dot_general_p"]
 
@@ -250,9 +256,87 @@ def _dot_general_sample(dtype: np.dtype) -> list[Example]:
             for i, (ls, rs, params, note) in enumerate(cases)]
 
 
+# --- differentiation rules ----------------------------------------------------------------------
+
+
+def _dot_general_jvp_lhs(g: Any, lhs: Any, rhs: Any, **params: Any) -> Any:
+    return dot_general_p.bind(g, rhs, **params)
+
+
+def _dot_general_jvp_rhs(g: Any, lhs: Any, rhs: Any, **params: Any) -> Any:
+    return dot_general_p.bind(lhs, g, **params)
+
+
+def _ranges_like(*dims: Sequence[int]) -> list[tuple[int, ...]]:
+    """Consecutive ranges as long as each of ``dims``: (0..len0), (len0..len0+len1), ..."""
+    out, start = [], 0
+    for d in dims:
+        out.append(tuple(range(start, start + len(d))))
+        start += len(d)
+    return out
+
+
+def _free(ndim: int, *used: Sequence[int]) -> list[int]:
+    taken = {d for dims in used for d in dims}
+    return [d for d in range(ndim) if d not in taken]
+
+
+def _cast(x: Any, dtype: np.dtype) -> Any:
+    return x if core.get_aval(x).dtype == dtype else convert_element_type(x, dtype)
+
+
+def _transpose_lhs(ct: Any, x_aval: ShapedArray, y: Any, dimension_numbers: DimensionNumbers,
+                   precision: Any, swap_ans: bool = False) -> Any:
+    """JAX's _dot_general_transpose_lhs: contract the cotangent with ``y`` over y's free
+    dimensions (batching over the batch ones), which gives x's batch, free and contracting
+    dimensions (the latter in y's order), then transpose them into x's order. ``swap_ans``
+    says the cotangent's free dimensions are y's then x's (when transposing the rhs)."""
+    (x_contract, y_contract), (x_batch, y_batch) = dimension_numbers
+    y_aval = core.get_aval(y)
+    x_kept = _free(x_aval.ndim, x_contract, x_batch)
+    y_kept = _free(y_aval.ndim, y_contract, y_batch)
+    if swap_ans:
+        ans_batch, ans_y, _ = _ranges_like(x_batch, y_kept, x_kept)
+    else:
+        ans_batch, _, ans_y = _ranges_like(x_batch, x_kept, y_kept)
+    dims = ((ans_y, tuple(y_kept)), (ans_batch, tuple(y_batch)))
+    x_contract_by_y = [x_contract[i] for i in np.argsort(y_contract, kind="stable")]
+    # ct has the output's dtype (preferred_element_type); y has the operands'. Contract in the
+    # wider of the two, as XLA would with mixed operands, and hand back x's dtype.
+    compute = np.promote_types(core.get_aval(ct).dtype, y_aval.dtype)
+    out = dot_general_p.bind(_cast(ct, compute), _cast(y, compute), dimension_numbers=dims,
+                             precision=precision, preferred_element_type=None)
+    unsorted_axes = list(x_batch) + x_kept + x_contract_by_y
+    perm = tuple(np.argsort(unsorted_axes).tolist())
+    if perm != tuple(range(len(perm))):
+        out = transpose_p.bind(out, permutation=perm)
+    return _cast(out, x_aval.dtype)
+
+
+def _dot_general_transpose(ct: Any, lhs: Any, rhs: Any, *,
+                           dimension_numbers: DimensionNumbers,
+                           precision: tuple[Precision, Precision] | None = None,
+                           preferred_element_type: np.dtype | None = None) -> list[Any]:
+    check_linear_in_one("dot_general", (lhs, rhs))
+    if is_undefined(lhs):
+        aval = tangent_aval(lhs.aval)
+        if type(ct) is Zero:
+            return [Zero(aval), None]
+        return [_transpose_lhs(ct, aval, rhs, dimension_numbers, precision), None]
+    aval = tangent_aval(rhs.aval)
+    if type(ct) is Zero:
+        return [None, Zero(aval)]
+    (lc, rc), (lb, rb) = dimension_numbers
+    swapped = ((rc, lc), (rb, lb))
+    swapped_precision = None if precision is None else precision[::-1]
+    return [None, _transpose_lhs(ct, aval, lhs, swapped, swapped_precision, swap_ans=True)]
+
+
 dot_general_p = define_primitive(
     "dot_general", family="contraction", impl=_dot_general_impl,
     abstract_eval=_dot_general_rule, dtypes=dt.ALL, sample=_dot_general_sample,
+    jvp=jvp_partials(_dot_general_jvp_lhs, _dot_general_jvp_rhs),
+    transpose=_dot_general_transpose, linear_in=(0, 1),
     doc="contract lhs and rhs over paired dimensions, batching over others")
 
 

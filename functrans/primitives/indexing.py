@@ -1,11 +1,11 @@
 """Indexing primitives: ``gather`` and ``scatter``, ``scatter_add``, ``scatter_mul``,
 ``scatter_min``, ``scatter_max``, with XLA's dimension numbers and JAX's out-of-bounds modes.
 
-Owns JAX's parameter types (``GatherDimensionNumbers``, ``ScatterDimensionNumbers``,
-``GatherScatterMode``), the XLA shape rules, and vectorized NumPy impls built on
-``_flat_positions`` (start reading there), and their derivative rules (gather and scatter_add
-transpose into each other). ``functrans.numpy`` builds ``x[i, 1:3]`` and ``x.at[i].add(v)`` on
-these. Imports ``core``, ``registry``, ``rules``, ``ad_rules``, ``elementwise``, ``structural``.
+Owns JAX's parameter types, the XLA shape rules, vectorized NumPy impls built on
+``_flat_positions`` (start reading there), derivative rules (gather and scatter_add transpose
+into each other) and batching rules (vmap's batch becomes one more dimension of the dimension
+numbers). ``functrans.numpy`` builds ``x[i, 1:3]`` and ``x.at[i].add(v)`` on these. Imports
+``core``, ``registry``, ``rules``, ``ad_rules``, ``batch_rules``, ``elementwise``, ``structural``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ from functrans.primitives import rules
 from functrans.primitives.ad_rules import (
     JVPRule, Zero, add_tangents, aval_of, instantiate, is_undefined, jvp_partials, tangent_aval,
     zeros_like_aval,
+)
+from functrans.primitives.batch_rules import (
+    AxisData, BatchRule, broadcast_batched, moveaxis, per_example_ndim, shape_of,
 )
 from functrans.primitives.elementwise import (
     add, coerce_scalars, convert_element_type, div, eq, max_, mul, select_n,
@@ -399,6 +402,175 @@ def _not_linear_in_indices(name: str, indices: Any) -> None:
                          f"integer indices are never differentiated")
 
 
+# --- batching rules -----------------------------------------------------------------------------
+# vmap folds the batch into the dimension numbers, so that a batched gather or scatter is still
+# ONE gather or scatter (as JAX's _gather_batching_rule and _scatter_batching_rule), and the
+# batch stays where it is wherever the dimension numbers allow it (moves are copies):
+# - batched operand, unbatched indices: the batch is one more window dimension, of full size;
+# - unbatched operand, batched indices: the batch is one more batch dimension of the indices
+#   (for a scatter, the operand is broadcast: every example writes into its own copy);
+# - both batched: the batch is a pair of batching dimensions (operand_batching_dims and
+#   start_indices_batching_dims / scatter_indices_batching_dims), so that example b's indices
+#   index example b's operand.
+# The index vector must stay the last dimension of the indices, the only forced move.
+
+
+def _shift(dims: tuple[int, ...], at: int) -> tuple[int, ...]:
+    """Dimension numbers after a new dimension is inserted at position ``at``."""
+    return tuple(d + 1 if d >= at else d for d in dims)
+
+
+def _count_below(dims: Sequence[int], position: int) -> int:
+    """How many of ``dims`` come before a new dimension inserted at ``position``."""
+    return sum(d < position for d in dims)
+
+
+def _nth_gap(dims: Sequence[int], n: int) -> int:
+    """A position for a new dimension that has exactly ``n`` of the sorted ``dims`` before it
+    (the first such position)."""
+    return dims[n - 1] + 1 if n else 0
+
+
+def _paired(operand_dims: tuple[int, ...], indices_dims: tuple[int, ...]
+            ) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Batching dimension pairs, sorted by operand dimension (operand_batching_dims must be
+    sorted; the indices' dimensions follow their partners)."""
+    pairs = sorted(zip(operand_dims, indices_dims, strict=True))
+    return tuple(o for o, _ in pairs), tuple(i for _, i in pairs)
+
+
+def _indices_batch_not_last(indices: Any, bdim: int) -> tuple[Any, int]:
+    """Batched indices whose batch dimension is not the last one (the index vector's)."""
+    last = len(shape_of(indices)) - 1
+    if bdim == last:
+        return moveaxis(indices, last, last - 1), last - 1
+    return indices, bdim
+
+
+def _gather_batch(axis: AxisData, vals: Sequence[Any], dims: Sequence[int | None], *,
+                  dimension_numbers: GatherDimensionNumbers, slice_sizes: tuple[int, ...],
+                  indices_are_sorted: bool, unique_indices: bool, mode: GatherScatterMode,
+                  fill_value: Any) -> tuple[Any, int]:
+    operand, indices = vals
+    ob, ib = dims
+    dn = dimension_numbers
+    if ib is None:
+        # Every window takes the whole batch: a new window (offset) dimension of full size,
+        # placed among the offset dimensions in operand order.
+        window = _window_dims(len(slice_sizes), dn.collapsed_slice_dims,
+                              dn.operand_batching_dims)
+        out_dim = _nth_gap(dn.offset_dims, _count_below(window, ob))
+        dn = GatherDimensionNumbers(
+            offset_dims=tuple(sorted(_shift(dn.offset_dims, out_dim) + (out_dim,))),
+            collapsed_slice_dims=_shift(dn.collapsed_slice_dims, ob),
+            start_index_map=_shift(dn.start_index_map, ob),
+            operand_batching_dims=_shift(dn.operand_batching_dims, ob),
+            start_indices_batching_dims=dn.start_indices_batching_dims)
+        slice_sizes = slice_sizes[:ob] + (axis.size,) + slice_sizes[ob:]
+    else:
+        # The batch is a batch dimension of the indices, hence a result dimension that is not
+        # an offset one: the ib-th of them.
+        indices, ib = _indices_batch_not_last(indices, ib)
+        out_rank = len(dn.offset_dims) + len(shape_of(indices)) - 2
+        out_dim = _nth_gap([a for a in range(out_rank) if a not in dn.offset_dims], ib)
+        offset_dims = _shift(dn.offset_dims, out_dim)
+        indices_batching = _shift(dn.start_indices_batching_dims, ib)
+        if ob is None:
+            dn = dn._replace(offset_dims=offset_dims,
+                             start_indices_batching_dims=indices_batching)
+            # Examples index the same operand: across the batch, indices repeat.
+            indices_are_sorted = unique_indices = False
+        else:
+            operand_batching, indices_batching = _paired(
+                _shift(dn.operand_batching_dims, ob) + (ob,), indices_batching + (ib,))
+            dn = GatherDimensionNumbers(
+                offset_dims=offset_dims,
+                collapsed_slice_dims=_shift(dn.collapsed_slice_dims, ob),
+                start_index_map=_shift(dn.start_index_map, ob),
+                operand_batching_dims=operand_batching,
+                start_indices_batching_dims=indices_batching)
+            # A batching dimension's slice size is 1, or 0 for an empty batch (a size-1
+            # slice of an empty dimension is out of range).
+            slice_sizes = slice_sizes[:ob] + (min(axis.size, 1),) + slice_sizes[ob:]
+    out = gather_p.bind(operand, indices, dimension_numbers=dn, slice_sizes=slice_sizes,
+                        indices_are_sorted=indices_are_sorted, unique_indices=unique_indices,
+                        mode=mode, fill_value=fill_value)
+    return out, out_dim
+
+
+def _scatter_batch(prim: Primitive) -> Callable:
+    """The batching rule of every scatter: the operand always ends up batched (each example
+    updates its own copy); where an operand must be broadcast, it is broadcast at the position
+    that spares the updates a move."""
+
+    def rule(axis: AxisData, vals: Sequence[Any], dims: Sequence[int | None], *,
+             dimension_numbers: ScatterDimensionNumbers, indices_are_sorted: bool,
+             unique_indices: bool, mode: GatherScatterMode) -> tuple[Any, int]:
+        operand, indices, updates = vals
+        ob, ib, ub = dims
+        dn = dimension_numbers
+        window_axes = dn.update_window_dims
+        if ib is None:
+            # Every window covers the whole batch: a new window dimension of full size in the
+            # operand and in the updates, at matching places of the window order.
+            window = _window_dims(per_example_ndim(operand, ob), dn.inserted_window_dims,
+                                  dn.operand_batching_dims)
+            if ob is None:
+                ob = _nth_gap(window, _count_below(window_axes, ub))
+                operand = broadcast_batched(operand, axis.size, ob)
+            else:
+                k = _count_below(window, ob)
+                if ub is None:
+                    ub = _nth_gap(window_axes, k)
+                    updates = broadcast_batched(updates, axis.size, ub)
+                elif _count_below(window_axes, ub) != k:
+                    target = _nth_gap(window_axes, k)
+                    updates, ub = moveaxis(updates, ub, target), target
+            dn = ScatterDimensionNumbers(
+                update_window_dims=tuple(sorted(_shift(window_axes, ub) + (ub,))),
+                inserted_window_dims=_shift(dn.inserted_window_dims, ob),
+                scatter_dims_to_operand_dims=_shift(dn.scatter_dims_to_operand_dims, ob),
+                operand_batching_dims=_shift(dn.operand_batching_dims, ob),
+                scatter_indices_batching_dims=dn.scatter_indices_batching_dims)
+        else:
+            # A pair of batching dimensions; in the updates, the batch is the ib-th of the
+            # scatter (non-window) dimensions, as in the indices.
+            scatter_axes = [a for a in range(per_example_ndim(updates, ub))
+                            if a not in window_axes]
+            if ub is None:
+                indices, ib = _indices_batch_not_last(indices, ib)
+                ub = _nth_gap(scatter_axes, ib)
+                updates = broadcast_batched(updates, axis.size, ub)
+            elif _count_below(scatter_axes, ub) != ib:
+                # Batched at different places: move the smaller of the two (the indices
+                # when their batch is in the index vector's place, which must move anyway).
+                if (ib == len(shape_of(indices)) - 1
+                        or math.prod(shape_of(indices)) <= math.prod(shape_of(updates))):
+                    want = _count_below(scatter_axes, ub)
+                    indices, ib = moveaxis(indices, ib, want), want
+                else:
+                    target = _nth_gap(scatter_axes, ib)
+                    updates, ub = moveaxis(updates, ub, target), target
+            if ob is None:
+                ob = 0
+                operand = broadcast_batched(operand, axis.size, ob)
+            operand_batching, indices_batching = _paired(
+                _shift(dn.operand_batching_dims, ob) + (ob,),
+                _shift(dn.scatter_indices_batching_dims, ib) + (ib,))
+            dn = ScatterDimensionNumbers(
+                update_window_dims=_shift(window_axes, ub),
+                inserted_window_dims=_shift(dn.inserted_window_dims, ob),
+                scatter_dims_to_operand_dims=_shift(dn.scatter_dims_to_operand_dims, ob),
+                operand_batching_dims=operand_batching,
+                scatter_indices_batching_dims=indices_batching)
+        out = prim.bind(operand, indices, updates, dimension_numbers=dn,
+                        indices_are_sorted=indices_are_sorted, unique_indices=unique_indices,
+                        mode=mode)
+        return out, ob
+
+    return rule
+
+
 # --- gather -------------------------------------------------------------------------------------
 
 
@@ -604,7 +776,8 @@ def _gather_transpose(ct: Any, operand: Any, start_indices: Any, *,
 gather_p = define_primitive(
     "gather", family="indexing", impl=_gather_impl, abstract_eval=_gather_rule, dtypes=dt.ALL,
     sample=_gather_sample, doc="XLA gather: slices of operand at start_indices",
-    jvp=jvp_partials(_gather_jvp, None), transpose=_gather_transpose, linear_in=(0,))
+    jvp=jvp_partials(_gather_jvp, None), transpose=_gather_transpose, linear_in=(0,),
+    batch=_gather_batch)
 
 
 def gather(operand: Any, start_indices: Any, dimension_numbers: GatherDimensionNumbers,
@@ -831,7 +1004,7 @@ def _scatter_family(name: str, combine: Callable, dtypes: tuple[np.dtype, ...], 
     prim = define_primitive(
         name, family="indexing", impl=_scatter_impl_for(combine),
         abstract_eval=_scatter_rule_for(name, dtypes), dtypes=dtypes, sample=_scatter_sample,
-        doc=f"XLA scatter where {what}", **rule_slots)
+        doc=f"XLA scatter where {what}", batch=BatchRule(_scatter_batch), **rule_slots)
 
     def wrapper(operand: Any, scatter_indices: Any, updates: Any,
                 dimension_numbers: ScatterDimensionNumbers, *,

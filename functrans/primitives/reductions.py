@@ -1,17 +1,19 @@
 """Reduction primitives: reduce_sum/prod/max/min/and/or/xor over a tuple of axes, argmax and
 argmin over one axis, and reduce_precision (rounding floats to a narrower float format).
 
-As in ``lax``, a reduction keeps its operand's dtype: an int8 sum stays int8 and wraps, and an
-empty reduction gives the identity (0, 1, -inf/+inf or the integer limits, False/True). The
-NumPy impls pass ``dtype=``/``initial=`` so that NumPy never widens the accumulator. The axis
-helpers ``normalize_axes``/``normalize_axis`` are shared with the cumulative, sort and
-contraction families. Imports ``core``, ``dtypes``, ``errors``, ``registry`` and ``rules``.
+As in ``lax``, a reduction keeps its operand's dtype (an int8 sum wraps) and an empty one gives
+the identity; the NumPy impls pass ``dtype=``/``initial=`` so NumPy never widens. The axis
+helpers are shared with the cumulative, sort and contraction families. A batched reduction
+reduces the same axes shifted past the batch dimension. Imports ``core``, ``registry``,
+``rules``, ``ad_rules``, ``batch_rules``, ``elementwise``, ``structural``, ``slicing`` (and
+``cumulative`` lazily, in a rule: it imports this module).
 """
 
 from __future__ import annotations
 
+import math
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,7 +23,12 @@ from functrans import dtypes as dt
 from functrans.core import ShapedArray
 from functrans.errors import DtypeError, ShapeError
 from functrans.primitives import rules
+from functrans.primitives.ad_rules import Zero, jvp_linear, jvp_partials, jvp_zero, tangent_aval
+from functrans.primitives.batch_rules import AxisData, BatchRule, batch_unary, shift_axis
+from functrans.primitives.elementwise import convert_element_type, div, eq, mul
 from functrans.primitives.registry import Example, Primitive, define_primitive
+from functrans.primitives.slicing import pad
+from functrans.primitives.structural import broadcast_in_dim, reshape, transpose
 
 __all__ = [
     "reduce_sum", "reduce_prod", "reduce_max", "reduce_min", "reduce_and", "reduce_or",
@@ -123,17 +130,132 @@ _REDUCE_CASES: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...] = (
     ((2, 0, 3), (1,)), ((2, 0, 3), (0, 2)), ((2, 3, 4), (2, 0)),
 )
 
-
-def _reduce_sample(dtype: np.dtype) -> list[Example]:
-    out = [Example((rules.sample_array(shape, dtype, seed=i),), {"axes": axes})
-           for i, (shape, axes) in enumerate(_REDUCE_CASES)]
-    if dtype.kind == "f":
-        special_vals = np.array([[1.0, np.nan, -2.0], [np.inf, -np.inf, 0.0]], dtype)
-        out.append(Example((special_vals,), {"axes": (1,)}, note="nan-inf"))
-    return out
+# Exact zeros (one, and two in a row: the product rule must not divide) and a two-way tie for
+# the minimum (where the averaged tangent is what central differences give).
+_ZEROS = np.array([[1.5, 0.0, 2.0, -1.0], [0.0, 0.0, 3.0, 2.0]])
 
 
-def _reducer(name: str, impl: Callable, dtypes: tuple, doc: str) -> tuple[Primitive, Callable]:
+def _reduce_sample_for(extremum: bool) -> Callable[[np.dtype], list[Example]]:
+    """Samples of a reducer. Those of inexact dtypes are differentiable points, because the
+    registry checks derivatives on them: no NaN or inf (tests/test_reductions.py covers their
+    semantics), and max/min skip empty reductions into a non-empty result, whose constant
+    -inf/inf finite differences cannot handle."""
+
+    def sample(dtype: np.dtype) -> list[Example]:
+        inexact = dtype.kind in "fc"
+        out = []
+        for i, (shape, axes) in enumerate(_REDUCE_CASES):
+            constant_inf = 0 in [shape[a] for a in axes] and 0 not in _kept_shape(shape, axes)
+            if not (extremum and inexact and constant_inf):
+                out.append(Example((rules.sample_array(shape, dtype, seed=i),), {"axes": axes}))
+        if inexact:
+            out.append(Example((_ZEROS.astype(dtype),), {"axes": (1,)}, note="zeros"))
+        return out
+
+    return sample
+
+
+def _kept(ndim: int, axes: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(d for d in range(ndim) if d not in axes)
+
+
+def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(shape[d] for d in _kept(len(shape), axes))
+
+
+# --- differentiation rules ----------------------------------------------------------------------
+
+
+def _reduce_sum_transpose(ct: Any, operand: Any, *, axes: tuple[int, ...]) -> list[Any]:
+    # Each operand element went into exactly one output element: broadcast the cotangent back.
+    if type(ct) is Zero:
+        return [Zero(tangent_aval(operand.aval))]
+    if not axes:
+        return [ct]
+    shape = operand.aval.shape
+    return [broadcast_in_dim(ct, shape, _kept(len(shape), axes))]
+
+
+def _shift(x: Any, fill: np.ndarray, axis: int, by: int) -> Any:
+    """``x`` moved ``by`` places along ``axis`` (toward higher indices when positive), with
+    ``fill`` coming in: a single pad with one negative edge."""
+    config = [(0, 0, 0)] * core.get_aval(x).ndim
+    config[axis] = (by, -by, 0)
+    return pad(x, fill, config)
+
+
+def _product_of_others(x: Any, axes: tuple[int, ...]) -> Any:
+    """At each element, the product of the other elements of its reduced block, without
+    dividing (so zeros are exact): an exclusive running product from each end, multiplied.
+    Several reduced axes are first moved last and merged into one."""
+    from functrans.primitives.cumulative import cumprod  # cumulative imports this module
+
+    aval = core.get_aval(x)
+    flat, axis = x, axes[0]
+    if len(axes) > 1:
+        perm = _kept(aval.ndim, axes) + tuple(sorted(axes))
+        moved_shape = tuple(aval.shape[d] for d in perm)
+        axis = aval.ndim - len(axes)
+        merged = moved_shape[:axis] + (math.prod(moved_shape[axis:]),)
+        flat = reshape(transpose(x, perm), merged)
+    one = np.ones((), aval.dtype)
+    before = _shift(cumprod(flat, axis), one, axis, 1)
+    after = _shift(cumprod(flat, axis, reverse=True), one, axis, -1)
+    others = mul(before, after)
+    if len(axes) > 1:
+        others = transpose(reshape(others, moved_shape), tuple(np.argsort(perm).tolist()))
+    return others
+
+
+def _reduce_prod_jvp(g: Any, x: Any, *, axes: tuple[int, ...]) -> Any:
+    # d prod = sum_i g_i * prod_{j != i} x_j. JAX forms the products of the others with a tree
+    # of pairwise products; two exclusive running products are simpler and as exact.
+    aval = core.get_aval(x)
+    if not axes:
+        return g
+    if 0 in [aval.shape[a] for a in axes]:  # the empty product is the constant 1
+        return Zero(ShapedArray(_kept_shape(aval.shape, axes), aval.dtype))
+    return reduce_sum_p.bind(mul(g, _product_of_others(x, axes)), axes=axes)
+
+
+def _extremum_jvp(g: Any, ans: Any, x: Any, *, axes: tuple[int, ...]) -> Any:
+    """JAX's rule: the mean of the tangents where the extreme is attained (ties share it
+    equally, which is also what central differences give for a two-way tie). A NaN extreme
+    gets a NaN tangent, as in JAX; an empty reduction is a constant."""
+    aval = core.get_aval(x)
+    if not axes:
+        return g
+    if 0 in [aval.shape[a] for a in axes]:
+        return Zero(tangent_aval(core.get_aval(ans)))
+    where = eq(x, broadcast_in_dim(ans, aval.shape, _kept(aval.ndim, axes)))
+    where = convert_element_type(where, aval.dtype)
+    counts = reduce_sum_p.bind(where, axes=axes)
+    return div(reduce_sum_p.bind(mul(g, where), axes=axes), counts)
+
+
+# --- batching rule ------------------------------------------------------------------------------
+
+
+def _batch_reduction() -> BatchRule:
+    """For the reducers and argmax/argmin (JAX's _reducer_batcher): reduce the per-example
+    ``axes`` shifted past the batch dimension, which stays in the result after the kept axes
+    that were before it. Nothing moves or is copied."""
+
+    def build(prim: Primitive) -> Callable:
+        def rule(batch_axis: AxisData, vals: Sequence[Any], dims: Sequence[int | None], *,
+                 axes: tuple[int, ...], **params: Any) -> tuple[Any, int]:
+            (operand,), (bdim,) = vals, dims
+            shifted = tuple(shift_axis(a, bdim) for a in axes)
+            out_dim = bdim - sum(a < bdim for a in shifted)
+            return prim.bind(operand, axes=shifted, **params), out_dim
+
+        return rule
+
+    return BatchRule(build)
+
+
+def _reducer(name: str, impl: Callable, dtypes: tuple, doc: str, extremum: bool = False,
+             **rule_slots: Any) -> tuple[Primitive, Callable]:
     """Define a reduction over ``axes`` that keeps the operand's dtype, and its wrapper."""
     allowed = frozenset(dtypes)
 
@@ -144,8 +266,9 @@ def _reducer(name: str, impl: Callable, dtypes: tuple, doc: str) -> tuple[Primit
         return ShapedArray(shape, operand.dtype, operand.weak_type)
 
     prim = define_primitive(name, family="reduction", impl=_quiet(impl),
-                            abstract_eval=abstract_eval, dtypes=dtypes, sample=_reduce_sample,
-                            doc=doc)
+                            abstract_eval=abstract_eval, dtypes=dtypes,
+                            sample=_reduce_sample_for(extremum), doc=doc,
+                            batch=_batch_reduction(), **rule_slots)
 
     def wrapper(operand: Any, axes: Any) -> Any:
         return prim.bind(operand, axes=normalize_axes(operand, axes))
@@ -159,19 +282,25 @@ def _reducer(name: str, impl: Callable, dtypes: tuple, doc: str) -> tuple[Primit
 _NUMERIC, _ORDERED, _BITS = dt.NUMERIC, dt.REAL + dt.BOOL, dt.INTEGER + dt.BOOL
 
 reduce_sum_p, reduce_sum = _reducer("reduce_sum", _reduce_sum, _NUMERIC,
-                                    "sum (integers wrap around)")
+                                    "sum (integers wrap around)", jvp=jvp_linear(),
+                                    transpose=_reduce_sum_transpose, linear_in=(0,))
 reduce_prod_p, reduce_prod = _reducer("reduce_prod", _reduce_prod, _NUMERIC,
-                                      "product (integers wrap around)")
+                                      "product (integers wrap around)",
+                                      jvp=jvp_partials(_reduce_prod_jvp))
 reduce_max_p, reduce_max = _reducer("reduce_max", _reduce_max, _ORDERED,
-                                    "maximum (NaN propagates; empty gives -inf or the min)")
+                                    "maximum (NaN propagates; empty gives -inf or the min)",
+                                    extremum=True, jvp=jvp_partials(_extremum_jvp,
+                                                                    with_ans=True))
 reduce_min_p, reduce_min = _reducer("reduce_min", _reduce_min, _ORDERED,
-                                    "minimum (NaN propagates; empty gives +inf or the max)")
+                                    "minimum (NaN propagates; empty gives +inf or the max)",
+                                    extremum=True, jvp=jvp_partials(_extremum_jvp,
+                                                                    with_ans=True))
 reduce_and_p, reduce_and = _reducer("reduce_and", _reduce_and, _BITS,
-                                    "bitwise and (logical for booleans)")
+                                    "bitwise and (logical for booleans)", jvp=jvp_zero())
 reduce_or_p, reduce_or = _reducer("reduce_or", _reduce_or, _BITS,
-                                  "bitwise or (logical for booleans)")
+                                  "bitwise or (logical for booleans)", jvp=jvp_zero())
 reduce_xor_p, reduce_xor = _reducer("reduce_xor", _reduce_xor, _BITS,
-                                    "bitwise exclusive or (parity for booleans)")
+                                    "bitwise exclusive or (parity for booleans)", jvp=jvp_zero())
 
 
 # --- argmax, argmin -----------------------------------------------------------------------------
@@ -237,11 +366,11 @@ def _argminmax_sample(dtype: np.dtype) -> list[Example]:
 
 argmax_p = define_primitive(
     "argmax", family="reduction", impl=_quiet(_argmax), abstract_eval=_argminmax_rule("argmax"),
-    dtypes=_ORDERED, sample=_argminmax_sample,
+    dtypes=_ORDERED, sample=_argminmax_sample, jvp=jvp_zero(), batch=_batch_reduction(),
     doc="index of the maximum along one axis (first NaN wins; ties pick the lowest index)")
 argmin_p = define_primitive(
     "argmin", family="reduction", impl=_quiet(_argmin), abstract_eval=_argminmax_rule("argmin"),
-    dtypes=_ORDERED, sample=_argminmax_sample,
+    dtypes=_ORDERED, sample=_argminmax_sample, jvp=jvp_zero(), batch=_batch_reduction(),
     doc="index of the minimum along one axis (first NaN wins; ties pick the lowest index)")
 
 
@@ -334,9 +463,22 @@ def _reduce_precision_sample(dtype: np.dtype) -> list[Example]:
     return out
 
 
+def _reduce_precision_jvp(primals: list, tangents: list, *, exponent_bits: int,
+                          mantissa_bits: int) -> tuple[Any, Any]:
+    """The tangent passes through unrounded: rounding is differentiated as the identity (a
+    straight-through derivative; the true derivative is 0 almost everywhere). JAX rounds the
+    tangent too and declares the primitive linear, but rounding is not linear, so that
+    transpose is not the adjoint of that jvp and forward and reverse mode disagree. The
+    identity is linear and needs no transpose rule."""
+    (x,), (t,) = primals, tangents
+    ans = reduce_precision_p.bind(x, exponent_bits=exponent_bits, mantissa_bits=mantissa_bits)
+    return ans, t
+
+
 reduce_precision_p = define_primitive(
     "reduce_precision", family="reduction", impl=_reduce_precision,
     abstract_eval=_reduce_precision_rule, dtypes=dt.FLOATING, sample=_reduce_precision_sample,
+    jvp=_reduce_precision_jvp, batch=batch_unary(),
     doc="round to a float format with fewer exponent/mantissa bits, keeping the dtype")
 
 

@@ -4,14 +4,18 @@ them (slice_in_dim, index_in_dim, the dynamic_*_in_dim family).
 
 Dynamic start indices are clamped into range as in XLA. Every primitive here is linear in its
 array operands (pad jointly in operand and padding_value, dynamic_update_slice in operand and
-update); start indices are never differentiated. Imports ``core``, ``registry``, ``rules``,
-``ad_rules``, ``structural`` (its parameter and differentiation helpers) and ``elementwise``
-(whose lt/add/select_n wrap traced negative indices, as lax does; sub for pad's transpose).
+update); start indices are never differentiated. Batched start indices turn dynamic_slice and
+dynamic_update_slice into a gather/scatter with batching dimensions, as in JAX. Imports
+``core``, ``registry``, ``rules``, ``ad_rules``, ``batch_rules``, ``structural`` (its parameter
+and differentiation helpers) and ``elementwise`` (whose lt/add/select_n wrap traced negative
+indices, as lax does; sub for pad's transpose; select_n for pad's batching), and ``indexing``
+lazily, inside the batching rules.
 """
 
 from __future__ import annotations
 
 import operator
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,10 +29,13 @@ from functrans.primitives import elementwise, rules
 from functrans.primitives.ad_rules import (
     JVPRule, Zero, aval_of, instantiate, is_undefined, tangent_aval, zeros_like_aval,
 )
+from functrans.primitives.batch_rules import (
+    AxisData, broadcast_batched, moveaxis, shape_of, shift_axis,
+)
 from functrans.primitives.registry import Example, define_primitive
 from functrans.primitives.structural import (
     _axis, _check_ints, _check_rank, _ints, _linear, _reduce_sum, _sample_array, _view,
-    expand_dims, squeeze,
+    broadcast_in_dim_p, expand_dims, squeeze,
 )
 
 __all__ = [
@@ -143,9 +150,43 @@ def _pad_transpose(ct: Any, operand: Any, padding_value: Any, *,
     return [op_ct if is_undefined(operand) else None, pv_ct]
 
 
+def _pad_batch(axis: AxisData, vals: Sequence[Any], dims: Sequence[int | None], *,
+               padding_config: tuple[tuple[int, int, int], ...]) -> tuple[Any, int]:
+    operand, padding_value = vals
+    op_dim, pv_dim = dims
+    if pv_dim is None:
+        config = list(padding_config)
+        config.insert(op_dim, (0, 0, 0))
+        return pad_p.bind(operand, padding_value, padding_config=tuple(config)), op_dim
+    # One padding value per example: pad with zeros, then select each example's value where
+    # a mask (True padded with False) says the element is padding (JAX's rule). An unbatched
+    # operand is padded once and then broadcast, rather than broadcast and padded.
+    a = aval_of(operand)
+    zero = core.Array._wrap(np.zeros((), a.dtype), a.weak_type)
+    out_dim = 0 if op_dim is None else op_dim
+    config = list(padding_config)
+    if op_dim is None:
+        padded = broadcast_batched(pad_p.bind(operand, zero, padding_config=padding_config),
+                                   axis.size, out_dim)
+        example_shape = a.shape
+    else:
+        config.insert(op_dim, (0, 0, 0))
+        padded = pad_p.bind(operand, zero, padding_config=tuple(config))
+        example_shape = a.shape[:op_dim] + a.shape[op_dim + 1:]
+    out_shape = shape_of(padded)
+    inside = pad_p.bind(np.ones(example_shape, np.bool_), np.zeros((), np.bool_),
+                        padding_config=padding_config)
+    mask = broadcast_in_dim_p.bind(
+        inside, shape=out_shape,
+        broadcast_dimensions=tuple(d for d in range(len(out_shape)) if d != out_dim))
+    fill = broadcast_in_dim_p.bind(moveaxis(padding_value, pv_dim, 0), shape=out_shape,
+                                   broadcast_dimensions=(out_dim,))
+    return elementwise.select_n(mask, fill, padded), out_dim
+
+
 pad_p = define_primitive(
     "pad", family="structural", impl=_pad_impl, abstract_eval=_pad_rule, dtypes=dt.ALL,
-    sample=_pad_sample, **_linear(_pad_transpose, linear_in=(0, 1)),
+    sample=_pad_sample, **_linear(_pad_transpose, linear_in=(0, 1)), batch=_pad_batch,
     doc="pad with padding_value: (lo, hi, interior) per dimension; negative lo/hi crop")
 
 
@@ -233,10 +274,21 @@ def _concatenate_transpose(ct: Any, *operands: Any, dimension: int) -> list[Any]
     return out
 
 
+def _concatenate_batch(axis: AxisData, vals: Sequence[Any], dims: Sequence[int | None], *,
+                       dimension: int) -> tuple[Any, int]:
+    # The operands need their batch dimension at one position: the most common one moves the
+    # fewest operands (JAX moves them all to the front). Unbatched operands are broadcast.
+    out_dim = Counter(d for d in dims if d is not None).most_common(1)[0][0]
+    operands = [broadcast_batched(v, axis.size, out_dim) if d is None else
+                moveaxis(v, d, out_dim) for v, d in zip(vals, dims, strict=True)]
+    return (concatenate_p.bind(*operands, dimension=shift_axis(dimension, out_dim)),
+            out_dim)
+
+
 concatenate_p = define_primitive(
     "concatenate", family="structural", impl=_concatenate_impl,
     abstract_eval=_concatenate_rule, dtypes=dt.ALL, sample=_concatenate_sample,
-    **_linear(_concatenate_transpose, linear_in="all"),
+    **_linear(_concatenate_transpose, linear_in="all"), batch=_concatenate_batch,
     doc="join operands along an existing dimension")
 
 
@@ -292,10 +344,18 @@ def _split_transpose(cts: list[Any], operand: Any, *, sizes: tuple[int, ...], ax
     return [concatenate_p.bind(*map(instantiate, cts), dimension=axis)]
 
 
+def _split_batch(axis_data: AxisData, vals: Sequence[Any], dims: Sequence[int | None], *,
+                 sizes: tuple[int, ...], axis: int) -> tuple[list[Any], list[int]]:
+    # (The first argument is not called ``axis``: split has a parameter of that name.)
+    (operand,), (bdim,) = vals, dims
+    outs = split_p.bind(operand, sizes=sizes, axis=shift_axis(axis, bdim))
+    return outs, [bdim] * len(outs)
+
+
 split_p = define_primitive(
     "split", family="structural", impl=_split_impl, abstract_eval=_split_rule, dtypes=dt.ALL,
     sample=_split_sample, multiple_results=True,
-    **_linear(_split_transpose),
+    **_linear(_split_transpose), batch=_split_batch,
     doc="cut operand along axis into consecutive pieces of the given sizes")
 
 
@@ -365,9 +425,23 @@ def _slice_transpose(ct: Any, operand: Any, *, start_indices: tuple[int, ...],
     return [pad_p.bind(ct, _zero_scalar(ct), padding_config=tuple(config))]
 
 
+def _slice_batch(axis: AxisData, vals: Sequence[Any], dims: Sequence[int | None], *,
+                 start_indices: tuple[int, ...], limit_indices: tuple[int, ...],
+                 strides: tuple[int, ...] | None) -> tuple[Any, int]:
+    # The whole batch dimension is taken.
+    (operand,), (bdim,) = vals, dims
+
+    def extend(values: tuple[int, ...], value: int) -> tuple[int, ...]:
+        return (*values[:bdim], value, *values[bdim:])
+
+    return slice_p.bind(operand, start_indices=extend(start_indices, 0),
+                        limit_indices=extend(limit_indices, axis.size),
+                        strides=None if strides is None else extend(strides, 1)), bdim
+
+
 slice_p = define_primitive(
     "slice", family="structural", impl=_slice_impl, abstract_eval=_slice_rule, dtypes=dt.ALL,
-    sample=_slice_sample, **_linear(_slice_transpose),
+    sample=_slice_sample, **_linear(_slice_transpose), batch=_slice_batch,
     doc="static slice operand[start:limit:stride] in every dimension")
 
 
@@ -506,10 +580,61 @@ def _dynamic_slice_transpose(ct: Any, operand: Any, *start_indices: Any,
             *[None] * len(start_indices)]
 
 
+def _zero_start(start_indices: Sequence[Any]) -> np.ndarray:
+    """A start index 0 of the dtype of the others (int32 when there are none)."""
+    return np.zeros((), aval_of(start_indices[0]).dtype if start_indices else dt.int32)
+
+
+def _index_vectors(size: int, start_indices: Sequence[Any], dims: Sequence[int | None]
+                   ) -> Any:
+    """The per-example start indices (0-d each) as one ``(size, n)`` array of index vectors
+    (the gather/scatter layout), unbatched ones repeated across the batch."""
+    columns = [broadcast_in_dim_p.bind(i, shape=(size, 1),
+                                       broadcast_dimensions=() if d is None else (0,))
+               for i, d in zip(start_indices, dims, strict=True)]
+    return columns[0] if len(columns) == 1 else concatenate_p.bind(*columns, dimension=1)
+
+
+def _dynamic_slice_batch(axis: AxisData, vals: Sequence[Any], dims: Sequence[int | None], *,
+                         slice_sizes: tuple[int, ...]) -> tuple[Any, int]:
+    operand, *starts = vals
+    op_dim, *start_dims = dims
+    sizes = list(slice_sizes)
+    if all(d is None for d in start_dims):
+        # One window for the whole batch: it spans the batch dimension.
+        starts.insert(op_dim, _zero_start(starts))
+        sizes.insert(op_dim, axis.size)
+        return dynamic_slice_p.bind(operand, *starts, slice_sizes=tuple(sizes)), op_dim
+    # A window per example: a gather of one index vector per example, which the operand's
+    # batch dimension (if any) pairs with as a batching dimension (JAX's rule, through its
+    # gather batching rule). Gather's CLIP mode clamps the starts as dynamic_slice does.
+    from functrans.primitives.indexing import CLIP, GatherDimensionNumbers, gather_p
+    index = _index_vectors(axis.size, starts, start_dims)
+    n = len(slice_sizes)
+    if op_dim is None:
+        out_dim = 0
+        dnums = GatherDimensionNumbers(offset_dims=tuple(range(1, n + 1)),
+                                       collapsed_slice_dims=(), start_index_map=tuple(range(n)))
+    else:
+        # The batch stays where the operand has it: the output's batch dimension (the one
+        # that is not an offset dimension) is put at the same position.
+        out_dim = op_dim
+        sizes.insert(op_dim, min(axis.size, 1))  # a batching dimension's window: 0 if empty
+        dnums = GatherDimensionNumbers(
+            offset_dims=tuple(d for d in range(n + 1) if d != op_dim), collapsed_slice_dims=(),
+            start_index_map=tuple(shift_axis(d, op_dim) for d in range(n)),
+            operand_batching_dims=(op_dim,), start_indices_batching_dims=(0,))
+    out = gather_p.bind(operand, index, dimension_numbers=dnums, slice_sizes=tuple(sizes),
+                        indices_are_sorted=False, unique_indices=op_dim is not None,
+                        mode=CLIP, fill_value=None)
+    return out, out_dim
+
+
 dynamic_slice_p = define_primitive(
     "dynamic_slice", family="structural", impl=_dynamic_slice_impl,
     abstract_eval=_dynamic_slice_rule, dtypes=dt.ALL, sample=_dynamic_slice_sample,
     **_linear(_dynamic_slice_transpose, jvp=_jvp_linear_in_leading(1)),
+    batch=_dynamic_slice_batch,
     doc="slice of static slice_sizes at traced start indices, clamped to fit (XLA)")
 
 
@@ -558,12 +683,46 @@ def _dynamic_update_slice_transpose(ct: Any, operand: Any, update: Any, *start_i
     return [op_ct, upd_ct, *[None] * len(start_indices)]
 
 
+def _dynamic_update_slice_batch(axis: AxisData, vals: Sequence[Any],
+                                dims: Sequence[int | None]) -> tuple[Any, int]:
+    operand, update, *starts = vals
+    op_dim, up_dim, *start_dims = dims
+    # The result is batched like the operand; an unbatched operand is broadcast (every
+    # example writes into its own copy).
+    out_dim = next(d for d in (op_dim, up_dim, 0) if d is not None)
+    if op_dim is None:
+        operand = broadcast_batched(operand, axis.size, out_dim)
+    if all(d is None for d in start_dims):
+        # One update window for the whole batch, spanning the batch dimension.
+        update = (broadcast_batched(update, axis.size, out_dim) if up_dim is None else
+                  moveaxis(update, up_dim, out_dim))
+        starts.insert(out_dim, _zero_start(starts))
+        return dynamic_update_slice_p.bind(operand, update, *starts), out_dim
+    # A window per example: a scatter with the batch as a batching dimension (JAX's rule).
+    # The update's batch dimension stays where it is: it is the updates' scatter dimension.
+    from functrans.primitives.indexing import CLIP, ScatterDimensionNumbers, scatter_p
+    index = _index_vectors(axis.size, starts, start_dims)
+    if up_dim is None:
+        up_dim = 0
+        update = broadcast_batched(update, axis.size, up_dim)
+    n = len(starts)
+    dnums = ScatterDimensionNumbers(
+        update_window_dims=tuple(d for d in range(n + 1) if d != up_dim),
+        inserted_window_dims=(), scatter_dims_to_operand_dims=tuple(
+            shift_axis(d, out_dim) for d in range(n)),
+        operand_batching_dims=(out_dim,), scatter_indices_batching_dims=(0,))
+    out = scatter_p.bind(operand, index, update, dimension_numbers=dnums,
+                         indices_are_sorted=False, unique_indices=True, mode=CLIP)
+    return out, out_dim
+
+
 dynamic_update_slice_p = define_primitive(
     "dynamic_update_slice", family="structural", impl=_dynamic_update_slice_impl,
     abstract_eval=_dynamic_update_slice_rule, dtypes=dt.ALL,
     sample=_dynamic_update_slice_sample,
     **_linear(_dynamic_update_slice_transpose, linear_in=(0, 1),
               jvp=_jvp_linear_in_leading(2)),
+    batch=_dynamic_update_slice_batch,
     doc="operand with update written at traced start indices, clamped to fit (XLA)")
 
 

@@ -2,9 +2,11 @@
 
 Both use ``lax``'s total order, which is NumPy's: NaNs sort after everything and are equal to
 each other, -0.0 equals 0.0, and complex numbers compare by (real, imag). Both are stable
-(ties keep their original order), also when ``is_stable=False`` asks for less. Both have
-several results. Imports ``core``, ``dtypes``, ``errors``, ``registry``, ``rules`` and the axis
-helper of ``reductions``.
+(ties keep their original order), also when ``is_stable=False`` asks for less, and have several
+results. Tangents follow the permutation, gathered with ``gather``. Batched, they sort along
+the shifted axis (sort's operands first get a common batch dimension). Imports ``core``,
+``registry``, ``rules``, ``ad_rules``, ``batch_rules``, ``structural``, ``indexing`` and
+``reductions``.
 """
 
 from __future__ import annotations
@@ -20,8 +22,12 @@ from functrans import dtypes as dt
 from functrans.core import ShapedArray
 from functrans.errors import ShapeError
 from functrans.primitives import rules
+from functrans.primitives.ad_rules import Zero, tangent_aval
+from functrans.primitives.batch_rules import AxisData, broadcast_batched, moveaxis, shift_axis
+from functrans.primitives.indexing import PROMISE_IN_BOUNDS, GatherDimensionNumbers, gather
 from functrans.primitives.reductions import normalize_axis
 from functrans.primitives.registry import Example, define_primitive
+from functrans.primitives.structural import broadcasted_iota, expand_dims
 
 __all__ = ["sort", "sort_key_val", "top_k", "sort_p", "top_k_p"]
 
@@ -39,6 +45,30 @@ def _check_axis(name: str, what: str, axis: Any, aval: ShapedArray) -> None:
 
 def _slice_along(axis: int, ndim: int, s: slice) -> tuple[slice, ...]:
     return (slice(None),) * axis + (s,) + (slice(None),) * (ndim - axis - 1)
+
+
+def _take_along_axis(t: Any, indices: Any, axis: int) -> Any:
+    """``np.take_along_axis(t, indices, axis)`` as one gather, linear in ``t`` (its transpose
+    scatters back). The other axes are gather batching dimensions, as in JAX's
+    take_along_axis; the indices are in bounds and distinct along ``axis``."""
+    aval, out_shape = core.get_aval(t), core.get_aval(indices).shape
+    if 0 in aval.shape or 0 in out_shape:
+        # An empty result, and gather's size-1 window would not fit an empty operand anyway.
+        return Zero(ShapedArray(out_shape, aval.dtype))
+    ndim = aval.ndim
+    others = tuple(d for d in range(ndim) if d != axis)
+    dnums = GatherDimensionNumbers(offset_dims=(), collapsed_slice_dims=(axis,),
+                                   start_index_map=(axis,), operand_batching_dims=others,
+                                   start_indices_batching_dims=others)
+    return gather(t, expand_dims(indices, (ndim,)), dnums, (1,) * ndim, unique_indices=True,
+                  mode=PROMISE_IN_BOUNDS)
+
+
+def _differentiable_samples(dtype: np.dtype) -> bool:
+    """Samples of inexact dtypes are differentiable points, because the registry checks
+    derivatives on them: no ties between inexact keys (which of two tied keys comes first
+    would depend on the perturbation) and no NaN or inf; tests/test_sorting.py covers those."""
+    return dtype.kind in "fc"
 
 
 # --- sort ---------------------------------------------------------------------------------------
@@ -90,34 +120,55 @@ def _sort_sample(dtype: np.dtype) -> list[Example]:
     def arr(shape: tuple[int, ...], seed: int, d: np.dtype = dtype) -> np.ndarray:
         return rules.sample_array(shape, d, seed=seed)
 
-    ties = np.array([[1, 0, 1, 0, 1], [0, 0, 1, 1, 0]]).astype(dtype)
+    # Ties between keys of an inexact dtype are not differentiable points: there the tied keys
+    # are integers and the dtype's values ride along.
+    smooth = _differentiable_samples(dtype)
+    ties = np.array([[1, 0, 1, 0, 1], [0, 0, 1, 1, 0]]).astype(np.int32 if smooth else dtype)
     positions = np.arange(10, dtype=np.int32).reshape(2, 5)
-    out = [
+    return [
         Example((arr((4,), 1),), params(0)),
         Example((arr((2, 3), 2),), params(0)),
         Example((arr((2, 3), 3),), params(1, is_stable=False), note="unstable"),
         Example((arr((0,), 4),), params(0)),
         Example((arr((2, 0), 5),), params(1)),
         Example((arr((3, 0), 6),), params(0), note="empty-other-axis"),
-        Example((ties, positions), params(1), note="key-val"),
+        Example((ties, arr((2, 5), 9) if smooth else positions), params(1), note="key-val"),
         Example((ties, arr((2, 5), 7), positions), params(1, num_keys=2), note="two-keys"),
-        Example((arr((2, 5), 8, dt.bool_), ties), params(1), note="bool-key"),
+        Example((arr((2, 5), 8, dt.bool_), ties.astype(dtype)), params(1), note="bool-key"),
     ]
-    if dtype.kind == "f":
-        special_vals = np.array([np.nan, 1.0, -0.0, 0.0, -np.inf, -np.nan, np.inf, -1.0], dtype)
-        out.append(Example((special_vals, np.arange(8, dtype=np.int32)), params(0),
-                           note="nan-zeros"))
-    if dtype.kind == "c":
-        nan = np.nan
-        special_vals = np.array([complex(nan, 0), complex(1, nan), 1 + 1j, 1 - 1j,
-                                 complex(nan, nan), -1 + 0j, complex(nan, -1)], dtype)
-        out.append(Example((special_vals,), params(0), note="nan-parts"))
-    return out
+
+
+def _sort_jvp(primals: list, tangents: list, *, dimension: int, is_stable: bool,
+              num_keys: int) -> tuple[list, list]:
+    """JAX's rule: sort an iota along as one more (non-key) operand to learn the permutation,
+    then gather every tangent with it. Gathering is linear in the tangent (carrying tangents as
+    extra sort operands would not be: sort has no transpose)."""
+    shape = core.get_aval(primals[0]).shape
+    iota = broadcasted_iota(np.int32, shape, dimension)
+    *out, perm = sort_p.bind(*primals, iota, dimension=dimension, is_stable=is_stable,
+                             num_keys=num_keys)
+    out_tangents = [Zero(tangent_aval(core.get_aval(o))) if type(t) is Zero
+                    else _take_along_axis(t, perm, dimension)
+                    for o, t in zip(out, tangents, strict=True)]
+    return out, out_tangents
+
+
+def _sort_batch(axis: AxisData, vals: Sequence[Any], dims: Sequence[int | None], *,
+                dimension: int, is_stable: bool, num_keys: int) -> tuple[list, list]:
+    """JAX's rule: the operands must have one shape, so every operand gets its batch dimension
+    where the first batched operand has it (moved there, or broadcast in if unbatched), and
+    the sort runs along the shifted ``dimension``."""
+    bdim = next(d for d in dims if d is not None)
+    ops = [broadcast_batched(v, axis.size, bdim) if d is None else moveaxis(v, d, bdim)
+           for v, d in zip(vals, dims, strict=True)]
+    out = sort_p.bind(*ops, dimension=shift_axis(dimension, bdim), is_stable=is_stable,
+                      num_keys=num_keys)
+    return out, [bdim] * len(out)
 
 
 sort_p = define_primitive(
     "sort", family="sort", impl=_sort_impl, abstract_eval=_sort_rule, dtypes=dt.ALL,
-    sample=_sort_sample, multiple_results=True,
+    sample=_sort_sample, multiple_results=True, jvp=_sort_jvp, batch=_sort_batch,
     doc="stably sort all operands along dimension by the first num_keys (NaN last)")
 
 
@@ -192,18 +243,34 @@ def _top_k_sample(dtype: np.dtype) -> list[Example]:
         Example((arr((3, 2), 5),), {"k": 2, "axis": 0}, note="axis0"),
         Example((arr((0,), 6),), {"k": 0, "axis": 0}),
         Example((arr((0, 4), 7),), {"k": 2, "axis": 1}, note="empty-other-axis"),
-        Example((np.array([[1, 0, 1, 1], [0, 0, 0, 1]]).astype(dtype),), {"k": 3, "axis": 1},
-                note="ties"),
     ]
-    if dtype.kind == "f":
-        special_vals = np.array([1.0, np.nan, np.inf, -0.0, 0.0, np.nan, -np.inf], dtype)
-        out.append(Example((special_vals,), {"k": 5, "axis": 0}, note="nan"))
+    if not _differentiable_samples(dtype):
+        out.append(Example((np.array([[1, 0, 1, 1], [0, 0, 0, 1]]).astype(dtype),),
+                           {"k": 3, "axis": 1}, note="ties"))
     return out
+
+
+def _top_k_jvp(primals: list, tangents: list, *, k: int, axis: int) -> tuple[list, list]:
+    # The values' tangent is the tangent at the returned indices; the indices have none.
+    (x,), (t,) = primals, tangents
+    values, indices = top_k_p.bind(x, k=k, axis=axis)
+    values_t = (Zero(tangent_aval(core.get_aval(values))) if type(t) is Zero
+                else _take_along_axis(t, indices, axis))
+    return [values, indices], [values_t, Zero(tangent_aval(core.get_aval(indices)))]
+
+
+def _top_k_batch(batch_axis: AxisData, vals: Sequence[Any], dims: Sequence[int | None], *,
+                 k: int, axis: int) -> tuple[list, list]:
+    # Our top_k takes its axis as a param, so the batch dimension stays where it is and the
+    # axis shifts past it (JAX's top_k works on the last axis only and swaps a last batch
+    # dimension out of the way).
+    (operand,), (bdim,) = vals, dims
+    return top_k_p.bind(operand, k=k, axis=shift_axis(axis, bdim)), [bdim, bdim]
 
 
 top_k_p = define_primitive(
     "top_k", family="sort", impl=_top_k_impl, abstract_eval=_top_k_rule, dtypes=_ORDERED,
-    sample=_top_k_sample, multiple_results=True,
+    sample=_top_k_sample, multiple_results=True, jvp=_top_k_jvp, batch=_top_k_batch,
     doc="the k largest values along axis, descending, and their int32 indices")
 
 

@@ -5,8 +5,10 @@ conveniences built on them (broadcast, collapse). Slicing, padding and concatena
 
 Impls may return NumPy views; the eager path copies views of caller-writable memory. All of
 these primitives are linear: their jvp applies the primitive to the tangent and their transpose
-moves cotangents back (summing where broadcast_in_dim copied). Imports ``core``, ``registry``,
-``rules`` and ``ad_rules`` (and ``reductions`` lazily, inside a rule).
+moves cotangents back (summing where broadcast_in_dim copied). Their batching rules fold the
+batch dimension into the parameters and keep it where it is wherever the primitive allows.
+Imports ``core``, ``registry``, ``rules``, ``ad_rules`` and ``batch_rules`` (and
+``reductions`` lazily, inside a rule).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from functrans.primitives import rules
 from functrans.primitives.ad_rules import (
     aval_of, jvp_linear, jvp_zero, transpose_linear,
 )
+from functrans.primitives.batch_rules import AxisData, shift_axis
 from functrans.primitives.registry import Example, define_primitive
 
 __all__ = [
@@ -173,10 +176,24 @@ def _broadcast_in_dim_transpose(ct: Any, operand: Any, *, shape: tuple[int, ...]
     return [out]
 
 
+def _broadcast_in_dim_batch(axis: AxisData, vals: Sequence[Any], dims: Sequence[int | None],
+                            *, shape: tuple[int, ...], broadcast_dimensions: tuple[int, ...]
+                            ) -> tuple[Any, int]:
+    # The batch dimension goes right after the output dimension of the operand dimension
+    # before it: broadcast_dimensions stay increasing and the operand is not transposed.
+    (operand,), (bdim,) = vals, dims
+    out_dim = broadcast_dimensions[bdim - 1] + 1 if bdim else 0
+    new_dims = (*broadcast_dimensions[:bdim], out_dim,
+                *(d + 1 for d in broadcast_dimensions[bdim:]))
+    new_shape = (*shape[:out_dim], axis.size, *shape[out_dim:])
+    return broadcast_in_dim_p.bind(operand, shape=new_shape,
+                                   broadcast_dimensions=new_dims), out_dim
+
+
 broadcast_in_dim_p = define_primitive(
     "broadcast_in_dim", family="structural", impl=_broadcast_in_dim_impl,
     abstract_eval=_broadcast_in_dim_rule, dtypes=dt.ALL, sample=_broadcast_in_dim_sample,
-    **_linear(_broadcast_in_dim_transpose),
+    **_linear(_broadcast_in_dim_transpose), batch=_broadcast_in_dim_batch,
     doc="broadcast operand to shape; operand dim i becomes output dim broadcast_dimensions[i]")
 
 
@@ -264,9 +281,36 @@ def _inverse_permutation(perm: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(int(i) for i in np.argsort(perm))
 
 
+def _reshape_batch(axis: AxisData, vals: Sequence[Any], dims: Sequence[int | None], *,
+                   new_sizes: tuple[int, ...], dimensions: tuple[int, ...] | None
+                   ) -> tuple[Any, int]:
+    (operand,), (bdim,) = vals, dims
+    shape = core.get_aval(operand).shape
+    example = shape[:bdim] + shape[bdim + 1:]
+    if dimensions is None:
+        # A batch dimension with the same dimensions before it (or after it) in the operand
+        # and in the result can stay where it is: the reshape is a plain C-order one.
+        if example[:bdim] == new_sizes[:bdim]:
+            out_dim = bdim
+        else:
+            after = len(example) - bdim
+            out_dim = len(new_sizes) - after
+            if out_dim < 0 or example[bdim:] != new_sizes[out_dim:]:
+                out_dim = None
+        if out_dim is not None:
+            out_shape = (*new_sizes[:out_dim], axis.size, *new_sizes[out_dim:])
+            return reshape_p.bind(operand, new_sizes=out_shape, dimensions=None), out_dim
+    # Otherwise the batch goes first, through the permutation the reshape applies anyway.
+    perm = range(len(example)) if dimensions is None else dimensions
+    full = (bdim, *(shift_axis(d, bdim) for d in perm))
+    return reshape_p.bind(operand, new_sizes=(axis.size, *new_sizes),
+                          dimensions=None if full == tuple(range(len(full))) else full), 0
+
+
 reshape_p = define_primitive(
     "reshape", family="structural", impl=_reshape_impl, abstract_eval=_reshape_rule,
     dtypes=dt.ALL, sample=_reshape_sample, **_linear(_reshape_transpose),
+    batch=_reshape_batch,
     doc="C-order reshape, after permuting the operand's axes by dimensions if given")
 
 
@@ -320,11 +364,22 @@ def _transpose_sample(dtype: np.dtype) -> list[Example]:
             for i, (s, p) in enumerate(cases)]
 
 
+def _transpose_batch(axis: AxisData, vals: Sequence[Any], dims: Sequence[int | None], *,
+                     permutation: tuple[int, ...]) -> tuple[Any, int]:
+    # The batch dimension keeps its position (JAX moves it first); the per-example axes are
+    # permuted around it.
+    (operand,), (bdim,) = vals, dims
+    perm = [shift_axis(p, bdim) for p in permutation]
+    perm.insert(bdim, bdim)
+    return transpose_p.bind(operand, permutation=tuple(perm)), bdim
+
+
 transpose_p = define_primitive(
     "transpose", family="structural", impl=_transpose_impl, abstract_eval=_transpose_rule,
     dtypes=dt.ALL, sample=_transpose_sample,
     **_linear(lambda ct, operand, *, permutation: [
         transpose_p.bind(ct, permutation=_inverse_permutation(permutation))]),
+    batch=_transpose_batch,
     doc="permute axes: output axis i is operand axis permutation[i]")
 
 
@@ -361,11 +416,28 @@ def _squeeze_sample(dtype: np.dtype) -> list[Example]:
             for i, (s, d) in enumerate(cases)]
 
 
+def _per_example_axes(operand: Any, bdim: int, dimensions: tuple[int, ...]
+                      ) -> tuple[int, ...]:
+    """``dimensions`` (per-example axes; a direct bind may give negative ones) as axes of the
+    batched ``operand``."""
+    ndim = core.get_aval(operand).ndim - 1
+    return tuple(shift_axis(d % ndim, bdim) for d in dimensions)
+
+
+def _squeeze_batch(axis: AxisData, vals: Sequence[Any], dims: Sequence[int | None], *,
+                   dimensions: tuple[int, ...]) -> tuple[Any, int]:
+    (operand,), (bdim,) = vals, dims
+    squeezed = _per_example_axes(operand, bdim, dimensions)
+    out_dim = bdim - sum(d < bdim for d in squeezed)
+    return squeeze_p.bind(operand, dimensions=squeezed), out_dim
+
+
 squeeze_p = define_primitive(
     "squeeze", family="structural", impl=_squeeze_impl, abstract_eval=_squeeze_rule,
     dtypes=dt.ALL, sample=_squeeze_sample,
     **_linear(lambda ct, operand, *, dimensions: [
         expand_dims_p.bind(ct, dimensions=tuple(sorted(dimensions)))]),
+    batch=_squeeze_batch,
     doc="remove the listed size-1 dimensions")
 
 
@@ -399,11 +471,24 @@ def _expand_dims_sample(dtype: np.dtype) -> list[Example]:
             for i, (s, d) in enumerate(cases)]
 
 
+def _expand_dims_batch(axis: AxisData, vals: Sequence[Any], dims: Sequence[int | None], *,
+                       dimensions: tuple[int, ...]) -> tuple[Any, int]:
+    # ``dimensions`` are positions of the result. The batch dimension goes right after the
+    # result position of the operand dimension before it, so that no axis moves.
+    (operand,), (bdim,) = vals, dims
+    ndim_out = core.get_aval(operand).ndim - 1 + len(dimensions)
+    kept = [d for d in range(ndim_out) if d not in dimensions]
+    out_dim = kept[bdim - 1] + 1 if bdim else 0
+    new = tuple(sorted(shift_axis(d, out_dim) for d in dimensions))
+    return expand_dims_p.bind(operand, dimensions=new), out_dim
+
+
 expand_dims_p = define_primitive(
     "expand_dims", family="structural", impl=_expand_dims_impl,
     abstract_eval=_expand_dims_rule, dtypes=dt.ALL, sample=_expand_dims_sample,
     **_linear(lambda ct, operand, *, dimensions: [
         squeeze_p.bind(ct, dimensions=tuple(sorted(dimensions)))]),
+    batch=_expand_dims_batch,
     doc="insert size-1 dimensions at the listed positions of the output")
 
 
@@ -442,10 +527,17 @@ def _rev_sample(dtype: np.dtype) -> list[Example]:
             for i, (s, d) in enumerate(cases)]
 
 
+def _rev_batch(axis: AxisData, vals: Sequence[Any], dims: Sequence[int | None], *,
+               dimensions: tuple[int, ...]) -> tuple[Any, int]:
+    (operand,), (bdim,) = vals, dims
+    return rev_p.bind(operand, dimensions=_per_example_axes(operand, bdim, dimensions)), bdim
+
+
 rev_p = define_primitive(
     "rev", family="structural", impl=_rev_impl, abstract_eval=_rev_rule, dtypes=dt.ALL,
     sample=_rev_sample,
     **_linear(lambda ct, operand, *, dimensions: [rev_p.bind(ct, dimensions=dimensions)]),
+    batch=_rev_batch,
     doc="reverse the order of elements along the listed dimensions")
 
 
@@ -485,9 +577,16 @@ def _iota_sample(dtype: np.dtype) -> list[Example]:
             for s, d in cases]
 
 
+def _iota_batch(axis: AxisData, vals: Sequence[Any], dims: Sequence[int | None],
+                **params: Any) -> tuple[Any, None]:
+    # iota has no operands, so vmap never calls this (an unbatched primitive is bound as is);
+    # were it called, the result is the same for every example.
+    return iota_p.bind(**params), None
+
+
 iota_p = define_primitive(
     "iota", family="structural", impl=_iota_impl, abstract_eval=_iota_rule,
-    dtypes=dt.NUMERIC, sample=_iota_sample, jvp=jvp_zero(),
+    dtypes=dt.NUMERIC, sample=_iota_sample, jvp=jvp_zero(), batch=_iota_batch,
     doc="0, 1, 2, ... along dimension, broadcast to shape")
 
 

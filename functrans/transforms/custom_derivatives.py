@@ -545,8 +545,10 @@ class _BatchedFwd:
 
 
 class _BatchedBwd:
-    def __init__(self, bwd: Any, axis: Any, in_dims: list, out_dims: list):
+    def __init__(self, bwd: Any, axis: Any, in_dims: list, out_dims: list,
+                 res_dims: list | None = None):
         self.bwd, self.axis, self.in_dims, self.out_dims = bwd, axis, in_dims, out_dims
+        self.res_dims = res_dims  # None: every residual is batched in front (see _BatchedFwd)
 
     def __repr__(self) -> str:
         return f"vmap({self.bwd!r})"
@@ -562,8 +564,9 @@ class _BatchedBwd:
         def flat(*args: Any) -> list:
             return self.bwd(list(args[:n_res]), res_tree, list(args[n_res:]), example_avals)
 
+        res_dims = [0] * n_res if self.res_dims is None else self.res_dims
         pairs = _run_batched(flat, self.axis, [*res, *_strip(cts, self.out_dims)],
-                             [0] * n_res + ct_dims)
+                             [*res_dims, *ct_dims])
         return [_to_dim(self.axis, v, d, w)
                 for (v, d), w in zip(pairs, self.in_dims, strict=True)]
 
@@ -581,5 +584,42 @@ def _custom_vjp_call_batch(axis: Any, vals: list, dims: list, call_jaxpr: Closed
     return outs, out_dims
 
 
+def _custom_lin_batch(axis: Any, vals: list, dims: list, num_res: int, num_primals: int,
+                      bwd: Any, res_tree: Any, in_avals: tuple, out_avals: tuple,
+                      fallback_jvp: ClosedJaxpr, fallback_nonzeros: tuple) -> tuple[list, list]:
+    """A batched custom_lin: every output batched in front; forward evaluation runs the
+    batched fallback, transposition runs bwd under vmap."""
+    from functrans.ir import eval_jaxpr as run_jaxpr
+    from functrans.transforms.batching import batch_jaxpr, batched_aval
+    res_dims, t_dims = dims[:num_res], dims[num_res + num_primals:]
+    batched_fallback, fb_dims = batch_jaxpr(fallback_jvp, axis, dims[num_res:])
+    n_out = len(out_avals)
+    nz_dims = iter(fb_dims[n_out:])
+    tangent_dims = [next(nz_dims) if nz else None for nz in fallback_nonzeros]
+
+    def fallback(*args: Any) -> list[Any]:
+        outs = run_jaxpr(batched_fallback.jaxpr, batched_fallback.consts, *args)
+        tangents = iter(outs[n_out:])
+        result = []
+        for nz, d, a in zip(fallback_nonzeros, tangent_dims, out_avals, strict=True):
+            t = next(tangents) if nz else Zero(a)
+            result.append(_to_dim(axis, instantiate(t) if type(t) is Zero else t,
+                                  None if type(t) is Zero else d, 0))
+        return [*outs[:n_out], *result]
+
+    op_avals = [core.get_aval(v) for v in vals[num_res:]]
+    new_fallback = trace_to_jaxpr(fallback, op_avals, core.DebugInfo("vmap", fallback))
+    new_out_avals = tuple(batched_aval(a, 0, axis.size) for a in out_avals)
+    new_in_avals = tuple(a if d is None else batched_aval(a, d, axis.size)
+                         for a, d in zip(in_avals, t_dims, strict=True))
+    outs = custom_lin_p.bind(
+        *vals, num_res=num_res, num_primals=num_primals,
+        bwd=_BatchedBwd(bwd, axis, list(t_dims), [0] * n_out, list(res_dims)),
+        res_tree=res_tree, in_avals=new_in_avals, out_avals=new_out_avals,
+        fallback_jvp=new_fallback, fallback_nonzeros=(True,) * n_out)
+    return outs, [0] * n_out
+
+
 set_rule(custom_jvp_call_p, "batch", _custom_jvp_call_batch)
+set_rule(custom_lin_p, "batch", _custom_lin_batch)
 set_rule(custom_vjp_call_p, "batch", _custom_vjp_call_batch)

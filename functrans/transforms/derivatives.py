@@ -43,12 +43,22 @@ def _flat_fun(fun: Callable, in_tree: tree_util.PyTreeDef, what: str, has_aux: b
                     f"must return a pair (output, auxiliary data), got "
                     f"{type(out).__name__}")
             out, aux = out
+            aux = _strip_tangents(aux)
         flat, out_tree = tree_util.tree_flatten(out)
         api_util.check_outputs(what, fun, flat, out_tree)
         store.append((out_tree, aux))
         return flat
 
     return flat_fun, lambda: store[-1]
+
+
+def _strip_tangents(aux: Any) -> Any:
+    """Auxiliary outputs are not differentiated: return their primal values, not tracers of
+    the differentiation that is running (which would escape it)."""
+    trace = core.current_trace()
+    if not isinstance(trace, ad.JVPTrace):
+        return aux
+    return tree_util.tree_map(lambda leaf: trace.unpack(leaf)[0], aux)
 
 
 def _check_tangent(what: str, path: str, primal: Any, tangent: Any) -> Any:
