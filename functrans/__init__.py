@@ -22,6 +22,12 @@ from functrans.transforms.checkpoint import (  # noqa: F401
 from functrans.transforms.custom_derivatives import custom_jvp, custom_vjp  # noqa: F401
 from functrans.transforms.batching import vmap  # noqa: F401
 from functrans.tree_util import Partial  # noqa: F401
+from functrans.lowering.jit import clear_caches, jit  # noqa: F401  (last: lowering imports core)
+
+
+def disable_jit(disable: bool = True) -> object:
+    """Context manager: jitted functions run op by op, as plain Python (for print and pdb)."""
+    return config.disable_jit(disable)
 
 __version__ = "0.1.0"
 

@@ -58,6 +58,13 @@ default_int = _Option(
 debug_nans = _Option(
     "debug_nans", _env_flag("FUNCTRANS_DEBUG_NANS"),
     "raise at the first primitive that produces a NaN (FUNCTRANS_DEBUG_NANS)")
+disable_jit = _Option(
+    "disable_jit", _env_flag("FUNCTRANS_DISABLE_JIT"),
+    "run jit-decorated functions op by op, as plain Python (FUNCTRANS_DISABLE_JIT)")
+log_compiles = _Option(
+    "log_compiles", _env_flag("FUNCTRANS_LOG_COMPILES"),
+    "print each jit compilation: why it happened and how long each phase took "
+    "(FUNCTRANS_LOG_COMPILES)")
 traceback_filtering = _Option(
     "traceback_filtering", os.environ.get("FUNCTRANS_TRACEBACK_FILTERING", "on") != "off",
     "hide functrans-internal frames from user-facing errors (FUNCTRANS_TRACEBACK_FILTERING)")

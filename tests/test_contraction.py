@@ -9,6 +9,7 @@ themselves, and every abstract_eval error is checked by its message.
 
 from __future__ import annotations
 
+import math
 import re
 import string
 
@@ -461,3 +462,186 @@ def test_transposes_are_einsums_with_the_subscripts_swapped(case):
     want = (np.einsum(f"{lsub},{rsub}->{osub}", tl, rhs)
             + np.einsum(f"{lsub},{rsub}->{osub}", lhs, tr))
     np.testing.assert_allclose(np.asarray(t), want, rtol=1e-12, atol=1e-12)
+
+
+# --- batching (vmap) ------------------------------------------------------------------------------
+
+
+def stack_variants(x: np.ndarray, size: int, bdim: int) -> np.ndarray:
+    """``size`` variants of ``x`` (rolled and scaled) stacked at ``bdim``."""
+    if not size:
+        return readonly(np.zeros(x.shape[:bdim] + (0,) + x.shape[bdim:], x.dtype))
+    flat = x.ravel()
+    return readonly(np.stack([np.roll(flat, b).reshape(x.shape) for b in range(size)],
+                             axis=bdim))
+
+
+def bump(dims: tuple[int, ...], bdim: int) -> tuple[int, ...]:
+    return tuple(d + (d >= bdim) for d in dims)
+
+
+def expected_out_dim(lhs: np.ndarray, rhs: np.ndarray, dims, lbd, rbd) -> int:
+    """Where the batch dimension of the result is when only one operand is batched: treat the
+    batch dimension as one more free dimension of that operand and find its einsum letter in
+    dot_general's output. (Both batched: a new leading batch dimension, 0.)"""
+    if lbd is not None and rbd is not None:
+        return 0
+    (lc, rc), (lb, rb) = dims
+    if lbd is not None:
+        new = ((bump(lc, lbd), rc), (bump(lb, lbd), rb))
+        lsub, _, out = einsum_subscripts(lhs.ndim + 1, rhs.ndim, new)
+        return out.index(lsub[lbd])
+    new = ((lc, bump(rc, rbd)), (lb, bump(rb, rbd)))
+    _, rsub, out = einsum_subscripts(lhs.ndim, rhs.ndim + 1, new)
+    return out.index(rsub[rbd])
+
+
+@given(dot_case((dt.float64, dt.complex128, dt.int32, dt.bool_)), st.data())
+def test_vmap_of_dot_general_folds_the_batch_into_the_dimension_numbers(case, data):
+    lhs, rhs, dims, k = case
+    size = data.draw(st.integers(0, 3))
+    which = data.draw(st.sampled_from(["lhs", "rhs", "both"]))
+    lbd = data.draw(st.integers(0, lhs.ndim)) if which != "rhs" else None
+    rbd = data.draw(st.integers(0, rhs.ndim)) if which != "lhs" else None
+    ls = lhs if lbd is None else stack_variants(lhs, size, lbd)
+    rs = rhs if rbd is None else stack_variants(rhs, size, rbd)
+    params = {"dimension_numbers": dims, "precision": None, "preferred_element_type": None}
+
+    def f(x, y):
+        return K.dot_general_p.bind(x, y, **params)
+
+    out_dim = expected_out_dim(lhs, rhs, dims, lbd, rbd)
+    got = np.asarray(ft.vmap(f, in_axes=(lbd, rbd), out_axes=out_dim)(ls, rs))
+    example = K.dot_general_p.impl(lhs, rhs, **params)
+    if size:
+        want = np.stack([K.dot_general_p.impl(
+            lhs if lbd is None else np.take(ls, i, axis=lbd),
+            rhs if rbd is None else np.take(rs, i, axis=rbd), **params)
+            for i in range(size)], axis=out_dim)
+    else:
+        want = np.zeros(example.shape[:out_dim] + (0,) + example.shape[out_dim:], example.dtype)
+    assert got.shape == want.shape and got.dtype == want.dtype
+    if got.dtype.kind in "fc":
+        np.testing.assert_allclose(got, want, rtol=1e-12 * k, atol=1e-12 * k)
+    else:
+        np.testing.assert_array_equal(got, want)
+    # One contraction, and nothing moved, copied or broadcast.
+    closed = ft.make_jaxpr(ft.vmap(f, in_axes=(lbd, rbd), out_axes=out_dim))(ls, rs)
+    assert [e.prim for e in closed.eqns] == [K.dot_general_p], str(closed)
+
+
+def test_vmap_of_a_matrix_vector_product_uses_the_matrix_as_is():
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(4, 3))
+    xs = rng.normal(size=(3, 5))  # five vectors, batched along axis 1
+
+    for fun, in_axes, want in (
+            (lambda x: lax.dot(w, x), 1, (w @ xs).T),         # W @ x: rhs batched
+            (lambda x: lax.dot(x, w.T), 1, (w @ xs).T),       # x @ W^T: lhs batched
+            (lambda x: lax.dot(w.T, x), 0, xs.T @ w.T @ w)):  # lhs unbatched, rhs rows
+        xin = xs if in_axes == 1 else (w @ xs).T
+        got = ft.vmap(fun, in_axes=in_axes)(xin)
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12)
+        closed = ft.make_jaxpr(ft.vmap(fun, in_axes=in_axes))(xin)
+        prims = [e.prim.name for e in closed.eqns]
+        assert "broadcast_in_dim" not in prims and prims.count("dot_general") == 1, str(closed)
+
+
+def test_nested_vmap_with_different_in_axes():
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(4, 3))
+    b = rng.normal(size=(3, 5))
+    # Inner: rows of a against one column; outer: columns of b against all of a.
+    inner = ft.vmap(lambda u, v: lax.dot(u, v), in_axes=(0, None))
+    outer = ft.vmap(inner, in_axes=(None, 1))
+    np.testing.assert_allclose(np.asarray(outer(a, b)), (a @ b).T, rtol=1e-12)
+    closed = ft.make_jaxpr(outer)(a, b)
+    assert "broadcast_in_dim" not in str(closed), str(closed)
+    # Both levels batch both operands, at different positions: a batched matmul of batches.
+    x = rng.normal(size=(2, 4, 6, 3))   # "aick": outer a, inner c (axis 1 once a is gone)
+    y = rng.normal(size=(3, 6, 5, 2))   # "kcja": outer a, inner c
+    f = ft.vmap(ft.vmap(lambda p, q: lax.dot(p, q), in_axes=(1, 1)), in_axes=(0, 3))
+    np.testing.assert_allclose(np.asarray(f(x, y)), np.einsum("aick,kcja->acij", x, y),
+                               rtol=1e-12)
+
+
+def mlp_loss(params: dict, x, y):
+    """Squared error of a 2-layer tanh MLP on one example."""
+    hidden = lax.tanh(lax.dot(x, params["W1"]) + params["b1"])
+    out = lax.dot(hidden, params["W2"]) + params["b2"]
+    return lax.reduce_sum((out - y) ** 2, (0,))
+
+
+def mlp_setup(batch: int):
+    rng = np.random.default_rng(0)
+    params = {"W1": rng.normal(size=(4, 5)), "b1": rng.normal(size=5),
+              "W2": rng.normal(size=(5, 3)), "b2": rng.normal(size=3)}
+    return params, rng.normal(size=(batch, 4)), rng.normal(size=(batch, 3))
+
+
+def test_per_example_gradients_of_an_mlp_match_a_loop_of_grads():
+    params, xs, ys = mlp_setup(6)
+    per_example = ft.vmap(ft.grad(mlp_loss), in_axes=(None, 0, 0))
+    got = per_example(params, xs, ys)
+    for i in range(len(xs)):
+        want = ft.grad(mlp_loss)(params, xs[i], ys[i])
+        for name in params:
+            assert np.shape(got[name]) == (6, *params[name].shape)
+            np.testing.assert_allclose(np.asarray(got[name][i]), np.asarray(want[name]),
+                                       rtol=1e-12, atol=1e-12)
+    # The gradient of the batch's mean is the mean of the per-example gradients.
+    mean = ft.grad(lambda p: lax.reduce_sum(ft.vmap(mlp_loss, in_axes=(None, 0, 0))(
+        p, xs, ys), (0,)) / 6)(params)
+    for name in params:
+        np.testing.assert_allclose(np.asarray(mean[name]), np.asarray(got[name]).mean(0),
+                                   rtol=1e-12, atol=1e-12)
+    # An empty batch gives empty gradients.
+    empty = per_example(params, xs[:0], ys[:0])
+    assert all(np.shape(empty[n]) == (0, *params[n].shape) for n in params)
+
+
+def test_per_example_gradients_of_an_mlp_use_the_weights_as_they_are():
+    params, xs, ys = mlp_setup(6)
+    per_example = ft.make_jaxpr(ft.vmap(ft.grad(mlp_loss), in_axes=(None, 0, 0)))
+    closed = per_example(params, xs, ys)
+    # The params flatten in sorted key order: W1, W2, b1, b2.
+    w1, w2 = closed.jaxpr.invars[0], closed.jaxpr.invars[1]
+    for eqn in closed.eqns:
+        if w1 in eqn.invars or w2 in eqn.invars:
+            # The weights go into contractions untransposed and unbroadcast ...
+            assert eqn.prim is K.dot_general_p, str(closed)
+            # ... and are never given a batch dimension (no contraction of batched weights).
+            assert eqn.params["dimension_numbers"][1] == ((), ()), str(closed)
+    # No transposes at all: the weights' cotangents come out of their contractions in the
+    # weights' own layout (batched at 0). Broadcasts are only of the biases and of the
+    # per-example seed 1.0, never of a weight. No Python loop: the program does not grow with
+    # the batch.
+    single = ft.make_jaxpr(ft.grad(mlp_loss))(params, xs[0], ys[0])
+
+    def count(c, name: str) -> int:
+        return sum(e.prim.name == name for e in c.eqns)
+
+    assert count(closed, "transpose") == count(single, "transpose") == 0, str(closed)
+    assert count(closed, "dot_general") == count(single, "dot_general") == 5
+    weight_sizes = {params["W1"].size, params["W2"].size}
+    for eqn in closed.eqns:
+        if eqn.prim.name == "broadcast_in_dim":
+            assert math.prod(eqn.invars[0].aval.shape) not in weight_sizes, str(closed)
+    assert len(per_example(*mlp_setup(2)).eqns) == len(closed.eqns)
+
+
+def test_vmap_of_grad_with_batch_dimensions_inside():
+    rng = np.random.default_rng(2)
+    lhs = rng.normal(size=(3, 3, 2, 4))   # batched along axis 1 (size 3) for vmap
+    rhs = rng.normal(size=(4, 5, 2))
+    ct = rng.normal(size=(2, 3, 5))
+    dims = dn((2,), (0,), (1,), (2,))
+
+    def f(x, y):
+        return lax.reduce_sum(lax.dot_general(x, y, dims) * ct, (0, 1, 2))
+
+    ga, gb = ft.vmap(ft.grad(f, argnums=(0, 1)), in_axes=(1, None))(lhs, rhs)
+    for i in range(3):
+        wa, wb = ft.grad(f, argnums=(0, 1))(lhs[:, i], rhs)
+        np.testing.assert_allclose(np.asarray(ga[i]), np.asarray(wa), rtol=1e-12)
+        np.testing.assert_allclose(np.asarray(gb[i]), np.asarray(wb), rtol=1e-12)

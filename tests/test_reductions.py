@@ -26,6 +26,7 @@ from functrans.core import ShapedArray
 from functrans.errors import DtypeError, ShapeError
 from functrans.primitives import cumulative as C
 from functrans.primitives import reductions as R
+from tests.harness import assert_same_values
 
 # --- strategies and helpers ---------------------------------------------------------------------
 
@@ -832,3 +833,154 @@ def test_cumulative_jvp_matches_finite_differences_and_its_vjp(case, name):
     (g,) = ft.vjp(f, x)[1](ct)
     np.testing.assert_allclose(np.sum(ct * np.asarray(jt)), np.sum(np.asarray(g) * t),
                                rtol=1e-10, atol=1e-10)
+
+
+# --- batching (vmap) ------------------------------------------------------------------------------
+
+
+@st.composite
+def batched_operand(draw: st.DrawFn, example: np.ndarray) -> tuple[np.ndarray, int]:
+    """A batch of 0-3 variants of ``example`` (rolled, so they stay in its domain), stacked
+    along a drawn axis; and that axis."""
+    size = draw(st.integers(0, 3))
+    bdim = draw(st.integers(0, example.ndim))
+    variants = [np.roll(example.ravel(), b).reshape(example.shape) for b in range(size)]
+    xs = np.stack(variants, axis=bdim) if size else \
+        np.zeros(example.shape[:bdim] + (0,) + example.shape[bdim:], example.dtype)
+    return readonly(xs), bdim
+
+
+def loop_over(f, xs: np.ndarray, bdim: int, out_dim: int, like: np.ndarray) -> np.ndarray:
+    """``f`` on each example of ``xs`` (split along ``bdim``), stacked along ``out_dim``; an
+    empty batch stacks ``like``'s shape and dtype."""
+    outs = [np.asarray(f(np.take(xs, i, axis=bdim))) for i in range(xs.shape[bdim])]
+    if not outs:
+        return np.zeros(like.shape[:out_dim] + (0,) + like.shape[out_dim:], like.dtype)
+    return np.stack(outs, axis=out_dim)
+
+
+def assert_one_equation(f, xs: np.ndarray, bdim: int, out_dim: int, prim) -> None:
+    """vmap of ``f`` at ``bdim`` with the result's batch dimension left at ``out_dim`` is the
+    primitive alone: nothing is transposed, copied or broadcast."""
+    jaxpr = ft.make_jaxpr(ft.vmap(f, in_axes=bdim, out_axes=out_dim))(xs)
+    assert [e.prim for e in jaxpr.eqns] == [prim], str(jaxpr)
+
+
+_BATCH_REDUCERS = [R.reduce_sum_p, R.reduce_prod_p, R.reduce_max_p, R.reduce_min_p,
+                   R.reduce_and_p, R.reduce_or_p, R.reduce_xor_p]
+_BATCH_DTYPES = (dt.bool_, dt.uint8, dt.int32, dt.int64, dt.float32, dt.float64, dt.complex128)
+
+
+@given(st.sampled_from(_BATCH_REDUCERS), st.data())
+def test_vmap_of_reductions_shifts_axes_and_matches_a_loop(prim, data):
+    dtypes = tuple(d for d in _BATCH_DTYPES if d in prim.dtypes)
+    x, axes = data.draw(operand_and_axes(dtypes, bound=2.0))
+    xs, bdim = data.draw(batched_operand(x))
+    # The batch dimension stays where it was, after the kept axes that were before it.
+    out_dim = bdim - sum(a < bdim for a in axes)
+
+    def f(v):
+        return prim.bind(v, axes=axes)
+
+    got = ft.vmap(f, in_axes=bdim, out_axes=out_dim)(xs)
+    assert_same_values(got, loop_over(lambda v: prim.impl(v, axes=axes), xs, bdim, out_dim,
+                                      prim.impl(x, axes=axes)), prim.name)
+    assert_one_equation(f, xs, bdim, out_dim, prim)
+
+
+@given(st.sampled_from([R.argmax_p, R.argmin_p]), st.data())
+def test_vmap_of_argmax_argmin_with_nan_and_ties(prim, data):
+    dtype = data.draw(st.sampled_from((dt.float32, dt.float64, dt.int8, dt.bool_)))
+    shape = data.draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4))
+    # Few distinct values, so that ties (and NaNs) are common.
+    elems = st.sampled_from([0.0, 1.0, np.nan]) if dtype.kind == "f" else \
+        elements(dtype)
+    x = readonly(data.draw(hnp.arrays(dtype, shape, elements=elems)))
+    axis = data.draw(st.integers(0, x.ndim - 1))
+    xs, bdim = data.draw(batched_operand(x))
+    params = {"axes": (axis,), "index_dtype": dt.int32}
+    out_dim = bdim - (axis < bdim)
+    got = ft.vmap(lambda v: prim.bind(v, **params), in_axes=bdim, out_axes=out_dim)(xs)
+    want = loop_over(lambda v: prim.impl(v, **params), xs, bdim, out_dim,
+                     prim.impl(x, **params))
+    assert_same_values(got, want, prim.name)
+    assert_one_equation(lambda v: prim.bind(v, **params), xs, bdim, out_dim, prim)
+
+
+@given(scan_case((dt.int32, dt.uint8, dt.float32, dt.float64, dt.complex128), bound=2.0),
+       st.sampled_from(["cumsum", "cumprod", "cummax", "cummin", "cumlogsumexp"]), st.data())
+def test_vmap_of_cumulative_ops_shifts_the_axis_and_matches_a_loop(case, name, data):
+    x, axis, reverse = case
+    prim = getattr(C, f"{name}_p")
+    if x.dtype not in prim.dtypes:
+        x = readonly(x.real.astype(dt.float64))
+    xs, bdim = data.draw(batched_operand(x))
+    params = {"axis": axis, "reverse": reverse}
+    got = ft.vmap(lambda v: prim.bind(v, **params), in_axes=bdim, out_axes=bdim)(xs)
+    want = loop_over(lambda v: prim.impl(v, **params), xs, bdim, bdim, x)
+    assert_same_values(got, want, name)
+    assert_one_equation(lambda v: prim.bind(v, **params), xs, bdim, bdim, prim)
+
+
+def test_vmap_of_reduce_precision_rounds_every_example():
+    # Normal float16 values only: reduce_precision flushes the narrow format's subnormals.
+    x = np.array([[0.1, 1.0 + 2.0**-11, -3.7], [70000.0, np.nan, 1e-3]])
+    got = ft.vmap(lambda v: lax.reduce_precision(v, 5, 10), in_axes=1)(x)
+    with np.errstate(over="ignore"):
+        want = x.T.astype(np.float16).astype(np.float64)  # float16's format, as float64
+    np.testing.assert_array_equal(np.asarray(got), want)
+
+
+def test_vmap_of_the_lax_wrappers_with_negative_axes():
+    x = np.arange(24.0).reshape(2, 3, 4) - 11.5
+    fns = [lambda v: lax.reduce_sum(v, (-1,)), lambda v: lax.reduce_max(v, (0, -1)),
+           lambda v: lax.argmin(v, -1, np.int32), lambda v: lax.cumsum(v, -1, reverse=True),
+           lambda v: lax.cummax(v, 0)]
+    for f in fns:
+        for in_axis in (0, 1, 2, -1):
+            got = ft.vmap(f, in_axes=in_axis)(x)
+            want = np.stack([np.asarray(f(np.take(x, i, axis=in_axis)))
+                             for i in range(x.shape[in_axis])])
+            assert_same_values(got, want)
+
+
+def logsumexp(v):
+    """Stable log-sum-exp over the last axis, through reduce_max, reduce_sum and cumsum."""
+    m = lax.stop_gradient(lax.reduce_max(v, (v.ndim - 1,)))
+    shifted = lax.exp(v - lax.expand_dims(m, (v.ndim - 1,)))
+    total = lax.index_in_dim(lax.cumsum(shifted, v.ndim - 1), -1, v.ndim - 1, keepdims=False)
+    return lax.log(total) + m
+
+
+def test_vmap_of_grad_matches_a_loop_of_grads():
+    rng = np.random.default_rng(0)
+    xs = rng.normal(size=(5, 3, 4))
+
+    def f(v):  # a scalar from one (3, 4) example, through every differentiable reducer
+        return (lax.reduce_sum(logsumexp(v), (0,)) + lax.reduce_prod(v, (0, 1))
+                + lax.reduce_min(lax.cumprod(v, 1), (0, 1))
+                + lax.reduce_sum(lax.cumlogsumexp(v, 0, reverse=True), (0, 1)))
+
+    got = ft.vmap(ft.grad(f))(xs)
+    want = np.stack([np.asarray(ft.grad(f)(x)) for x in xs])
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12, atol=1e-12)
+    # ... and the gradient of the batch's total is the same per-example gradient.
+    total = ft.grad(lambda v: lax.reduce_sum(ft.vmap(f, in_axes=2)(v), (0,)))
+    np.testing.assert_allclose(np.asarray(total(np.moveaxis(xs, 0, 2))),
+                               np.moveaxis(want, 0, 2), rtol=1e-12, atol=1e-12)
+
+
+def test_nested_vmap_with_different_in_axes():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, 3, 4, 5))
+
+    def f(v):  # one (2, 4) example
+        return lax.reduce_max(lax.cumsum(v, 1), (1,)), lax.argmax(v, 0, np.int32)
+
+    inner = ft.vmap(f, in_axes=2)       # maps axis 2 of a (2, 4, 5) value
+    outer = ft.vmap(inner, in_axes=1)   # maps axis 1 of x
+    got_max, got_arg = outer(x)         # [i, j] is f(x[:, i, :, j])
+    want_max = np.max(np.cumsum(x, axis=2), axis=2).transpose(1, 2, 0)
+    want_arg = np.argmax(x, axis=0).transpose(0, 2, 1)
+    np.testing.assert_allclose(np.asarray(got_max), want_max, rtol=1e-12)
+    np.testing.assert_array_equal(np.asarray(got_arg), want_arg.astype(np.int32))

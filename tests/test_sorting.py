@@ -410,3 +410,127 @@ def test_sort_vjp_is_the_transpose_of_its_jvp(case, is_stable):
               if np.asarray(t).dtype == np.float64)
     rhs = sum(np.sum(np.asarray(g) * t) for g, t in zip(gs, ts, strict=True))
     np.testing.assert_allclose(lhs, rhs, rtol=1e-12, atol=1e-12)
+
+
+# --- batching (vmap) ------------------------------------------------------------------------------
+
+
+def stack_variants(x: np.ndarray, size: int, bdim: int) -> np.ndarray:
+    """``size`` variants of ``x`` (rolled: same values, another order) stacked at ``bdim``."""
+    if not size:
+        return readonly(np.zeros(x.shape[:bdim] + (0,) + x.shape[bdim:], x.dtype))
+    return readonly(np.stack([np.roll(x.ravel(), b).reshape(x.shape) for b in range(size)],
+                             axis=bdim))
+
+
+def loop_results(f, args: list, in_axes: list, size: int, out_axis: int, like: list) -> list:
+    """``f``'s results on each example (args split along in_axes), stacked at ``out_axis``."""
+    per = [[np.asarray(r) for r in f(*[a if ax is None else np.take(a, i, axis=ax)
+                                       for a, ax in zip(args, in_axes, strict=True)])]
+           for i in range(size)]
+    if not per:
+        return [np.zeros(np.shape(w)[:out_axis] + (0,) + np.shape(w)[out_axis:],
+                         np.asarray(w).dtype) for w in like]
+    return [np.stack(rs, axis=out_axis) for rs in zip(*per, strict=True)]
+
+
+@given(sort_case(), st.booleans(), st.data())
+def test_vmap_of_sort_matches_a_loop_with_mixed_batch_dims(case, is_stable, data):
+    operands, dimension, num_keys = case
+    size = data.draw(st.integers(0, 3))
+    # Each operand batched at its own position, or not batched; at least one batched.
+    in_axes = [data.draw(st.one_of(st.none(), st.integers(0, op.ndim))) for op in operands]
+    if all(ax is None for ax in in_axes):
+        in_axes[0] = 0
+    args = [op if ax is None else stack_variants(op, size, ax)
+            for op, ax in zip(operands, in_axes, strict=True)]
+    out_axis = data.draw(st.integers(0, operands[0].ndim))
+    params = {"dimension": dimension, "is_stable": is_stable, "num_keys": num_keys}
+
+    def f(*xs):
+        return S.sort_p.bind(*xs, **params)
+
+    got = ft.vmap(f, in_axes=tuple(in_axes), out_axes=out_axis)(*args)
+    want = loop_results(lambda *xs: S.sort_p.impl(*xs, **params), args, in_axes, size,
+                        out_axis, operands)
+    for g, w in zip(got, want, strict=True):
+        same_bits(g, w)
+
+
+def test_vmap_of_sort_keeps_a_shared_batch_dim_and_broadcasts_unbatched_operands():
+    keys = np.array([[3, 1, 2], [0, 2, 1]], np.int32)    # batched at 1: three examples of 2
+    vals = np.array([10.0, 20.0])                         # shared by every example
+    f = ft.vmap(lambda k, v: lax.sort_key_val(k, v), in_axes=(1, None), out_axes=1)
+    sk, sv = f(keys, vals)
+    np.testing.assert_array_equal(np.asarray(sk), np.sort(keys, axis=0))
+    np.testing.assert_array_equal(np.asarray(sv), vals[np.argsort(keys, 0, kind="stable")])
+    # Operands batched at one place: the sort alone, nothing moved.
+    two = ft.make_jaxpr(ft.vmap(lambda k, v: lax.sort_key_val(k, v), in_axes=1, out_axes=1))(
+        keys, keys.astype(np.float64))
+    assert [e.prim for e in two.eqns] == [S.sort_p], str(two)
+    # An unbatched operand is broadcast to the batch: one broadcast_in_dim, no transpose.
+    one = ft.make_jaxpr(f)(keys, vals)
+    assert [e.prim.name for e in one.eqns] == ["broadcast_in_dim", "sort"], str(one)
+
+
+@given(top_k_case(), st.data())
+def test_vmap_of_top_k_shifts_the_axis_and_matches_a_loop(case, data):
+    x, k, axis = case
+    size = data.draw(st.integers(0, 3))
+    bdim = data.draw(st.integers(0, x.ndim))   # the last position included
+    xs = stack_variants(x, size, bdim)
+
+    def f(v):
+        return S.top_k_p.bind(v, k=k, axis=axis)
+
+    got = ft.vmap(f, in_axes=bdim, out_axes=bdim)(xs)
+    want = loop_results(lambda v: S.top_k_p.impl(v, k=k, axis=axis), [xs], [bdim], size, bdim,
+                        S.top_k_p.impl(x, k=k, axis=axis))
+    for g, w in zip(got, want, strict=True):
+        same_bits(g, w)
+    closed = ft.make_jaxpr(ft.vmap(f, in_axes=bdim, out_axes=bdim))(xs)
+    assert [e.prim for e in closed.eqns] == [S.top_k_p], str(closed)
+
+
+def test_vmap_of_the_top_k_wrapper_on_the_last_axis_with_the_batch_last():
+    x = np.array([[0.5, 3.0, -1.0], [2.0, 7.0, 1.0], [4.0, 0.0, 6.0], [5.0, 8.0, 9.0]])
+    values, indices = ft.vmap(lambda v: lax.top_k(v, 2), in_axes=1)(x)  # rows of x.T
+    np.testing.assert_array_equal(np.asarray(values), -np.sort(-x.T, axis=1)[:, :2])
+    np.testing.assert_array_equal(np.asarray(indices), np.argsort(-x.T, axis=1)[:, :2])
+
+
+def test_vmap_of_grad_of_sort_and_top_k_matches_a_loop_of_grads():
+    rng = np.random.default_rng(0)
+    xs = rng.normal(size=(4, 2, 5))
+    w = rng.normal(size=(2, 5))
+
+    def f(v):  # one (2, 5) example
+        sorted_ = lax.sort(v, dimension=1)
+        top, _ = lax.top_k(v, 3, axis=1)
+        keyed = lax.sort((lax.neg(v), v), dimension=0, num_keys=1)[1]
+        return (lax.reduce_sum(sorted_ * w, (0, 1)) + lax.reduce_sum(top * top, (0, 1))
+                + lax.reduce_sum(keyed * w, (0, 1)))
+
+    for in_axis in (0, 1, 2):
+        batch = np.moveaxis(xs, 0, in_axis)
+        got = ft.vmap(ft.grad(f), in_axes=in_axis, out_axes=in_axis)(batch)
+        want = np.stack([np.asarray(ft.grad(f)(x)) for x in xs], axis=in_axis)
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-13, atol=1e-13)
+
+
+def test_nested_vmap_with_different_in_axes():
+    rng = np.random.default_rng(1)
+    keys = rng.integers(0, 3, size=(4, 3, 6)).astype(np.int32)
+    vals = rng.normal(size=(6, 3))
+
+    # Outer: keys' axis 1 and vals' axis 1; inner: keys' axis 0 only (vals shared).
+    inner = ft.vmap(lambda k, v: lax.sort_key_val(k, v), in_axes=(0, None))
+    got_k, got_v = ft.vmap(inner, in_axes=(1, 1))(keys, vals)     # [j, i] from keys[i, j]
+    want_k = np.empty((3, 4, 6), np.int32)
+    want_v = np.empty((3, 4, 6))
+    for j in range(3):
+        for i in range(4):
+            order = np.argsort(keys[i, j], kind="stable")
+            want_k[j, i], want_v[j, i] = keys[i, j][order], vals[:, j][order]
+    np.testing.assert_array_equal(np.asarray(got_k), want_k)
+    np.testing.assert_array_equal(np.asarray(got_v), want_v)

@@ -37,13 +37,21 @@ def _names(axis_name: Any) -> tuple:
     return axis_name if isinstance(axis_name, tuple) else (axis_name,)
 
 
-def _check_bound(name: str, axis_name: Any) -> None:
-    trace = core.current_trace()
+def _bound_names() -> set:
+    names, trace = set(), core.current_trace()
     while trace is not None:
-        check = getattr(trace, "names_this_axis", None)
-        if check is not None and all(check(n) for n in _names(axis_name)):
-            return
+        axis = getattr(trace, "axis", None)
+        if axis is not None and getattr(trace, "names_this_axis", None) is not None:
+            names.add(axis.name)
         trace = trace.parent
+    return names
+
+
+def _check_bound(name: str, axis_name: Any) -> None:
+    missing = [n for n in _names(axis_name) if n not in _bound_names()]
+    if not missing:
+        return
+    axis_name = missing[0]
     raise UnboundAxisNameError(
         f"functrans.lax.{name}: unbound axis name {axis_name!r}. Collectives reduce over a "
         f"mapped axis: call this inside functrans.vmap(f, axis_name={axis_name!r}).")
@@ -74,12 +82,17 @@ def _reduction_batch(reduce: str) -> Any:
             return prim.bind(x, axis_name=axis_name), d
         from functrans.primitives import elementwise, reductions
         if d is None:  # the same value in every example
+            out = x
             if reduce == "sum":
-                return elementwise.mul(x, np.asarray(axis.size, core.get_aval(x).dtype)), None
-            return x, None
-        fn = {"sum": reductions.reduce_sum, "max": reductions.reduce_max,
-              "min": reductions.reduce_min}[reduce]
-        return fn(x, (d,)), None
+                out = elementwise.mul(x, np.asarray(axis.size, core.get_aval(x).dtype))
+        else:
+            fn = {"sum": reductions.reduce_sum, "max": reductions.reduce_max,
+                  "min": reductions.reduce_min}[reduce]
+            out = fn(x, (d,))
+        rest = tuple(n for n in _names(axis_name) if n != axis.name)
+        if rest:  # reduce over the other named axes in the enclosing maps
+            out = prim.bind(out, axis_name=rest if len(rest) > 1 else rest[0])
+        return out, None
 
     return rule
 

@@ -4,8 +4,9 @@
 paired *batch* dimensions; the output dimensions are the batch ones, then lhs's free ones, then
 rhs's free ones, as in ``lax``. The NumPy impl turns any contraction into one ``np.matmul`` of
 (batch, M, K) and (batch, K, N) views; it is bilinear, and its transposes are contractions of
-the cotangent with the other operand. Imports ``core``, ``registry``, ``rules``, ``ad_rules``,
-``elementwise``, ``structural`` and the axis helper of ``reductions``.
+the cotangent with the other operand. vmap folds the batch into the dimension numbers. Imports
+``core``, ``registry``, ``rules``, ``ad_rules``, ``batch_rules``, ``elementwise``,
+``structural`` and the axis helper of ``reductions``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from functrans.primitives import rules
 from functrans.primitives.ad_rules import (
     Zero, check_linear_in_one, is_undefined, jvp_partials, tangent_aval,
 )
+from functrans.primitives.batch_rules import AxisData, shift_axis
 from functrans.primitives.elementwise import convert_element_type
 from functrans.primitives.reductions import normalize_axis
 from functrans.primitives.registry import Example, define_primitive
@@ -290,7 +292,11 @@ def _transpose_lhs(ct: Any, x_aval: ShapedArray, y: Any, dimension_numbers: Dime
     """JAX's _dot_general_transpose_lhs: contract the cotangent with ``y`` over y's free
     dimensions (batching over the batch ones), which gives x's batch, free and contracting
     dimensions (the latter in y's order), then transpose them into x's order. ``swap_ans``
-    says the cotangent's free dimensions are y's then x's (when transposing the rhs)."""
+    says the cotangent's free dimensions are y's then x's (when transposing the rhs).
+
+    Unlike JAX, ``y`` goes first when that gives x's order directly (x's contracting
+    dimensions before its free ones, as in the rhs of a matrix product): the cotangent of a
+    weight matrix then needs no transpose, per example or not."""
     (x_contract, y_contract), (x_batch, y_batch) = dimension_numbers
     y_aval = core.get_aval(y)
     x_kept = _free(x_aval.ndim, x_contract, x_batch)
@@ -304,9 +310,17 @@ def _transpose_lhs(ct: Any, x_aval: ShapedArray, y: Any, dimension_numbers: Dime
     # ct has the output's dtype (preferred_element_type); y has the operands'. Contract in the
     # wider of the two, as XLA would with mixed operands, and hand back x's dtype.
     compute = np.promote_types(core.get_aval(ct).dtype, y_aval.dtype)
-    out = dot_general_p.bind(_cast(ct, compute), _cast(y, compute), dimension_numbers=dims,
-                             precision=precision, preferred_element_type=None)
+    ct, y = _cast(ct, compute), _cast(y, compute)
     unsorted_axes = list(x_batch) + x_kept + x_contract_by_y
+    y_first_axes = list(x_batch) + x_contract_by_y + x_kept
+    if unsorted_axes != sorted(unsorted_axes) and y_first_axes == sorted(y_first_axes):
+        out = dot_general_p.bind(y, ct, dimension_numbers=((dims[0][1], dims[0][0]),
+                                                           (dims[1][1], dims[1][0])),
+                                 precision=None if precision is None else precision[::-1],
+                                 preferred_element_type=None)
+        return _cast(out, x_aval.dtype)
+    out = dot_general_p.bind(ct, y, dimension_numbers=dims, precision=precision,
+                             preferred_element_type=None)
     perm = tuple(np.argsort(unsorted_axes).tolist())
     if perm != tuple(range(len(perm))):
         out = transpose_p.bind(out, permutation=perm)
@@ -332,11 +346,49 @@ def _dot_general_transpose(ct: Any, lhs: Any, rhs: Any, *,
     return [None, _transpose_lhs(ct, aval, lhs, swapped, swapped_precision, swap_ans=True)]
 
 
+# --- batching rule ------------------------------------------------------------------------------
+
+
+def _bump(dims: Dims, bdim: int) -> Dims:
+    """Per-example dimensions ``dims`` as dimensions of the operand batched at ``bdim``."""
+    return tuple(shift_axis(d, bdim) for d in dims)
+
+
+def _dot_general_batch(axis: AxisData, vals: Sequence[Any], dims: Sequence[int | None], *,
+                       dimension_numbers: DimensionNumbers,
+                       precision: tuple[Precision, Precision] | None = None,
+                       preferred_element_type: np.dtype | None = None) -> tuple[Any, int]:
+    """JAX's _dot_general_batch_rule: the vmapped dimension joins the dimension numbers, so
+    nothing is moved or broadcast. Both operands batched: it is a new batch dimension pair,
+    put first, so the result's batch dimension is 0. One operand batched: it is one more free
+    dimension of that operand, and lands among the result's free dimensions (batch
+    dimensions, then lhs's free ones, then rhs's, each in operand order)."""
+    (lhs, rhs), (lbd, rbd) = vals, dims
+    (lc, rc), (lb, rb) = dimension_numbers
+    if lbd is not None and rbd is not None:
+        new_dims = ((_bump(lc, lbd), _bump(rc, rbd)),
+                    ((lbd, *_bump(lb, lbd)), (rbd, *_bump(rb, rbd))))
+        out_dim = 0
+    elif lbd is not None:
+        lc, lb = _bump(lc, lbd), _bump(lb, lbd)
+        new_dims = ((lc, rc), (lb, rb))
+        out_dim = len(lb) + _free(core.get_aval(lhs).ndim, lc, lb).index(lbd)
+    else:
+        rc, rb = _bump(rc, rbd), _bump(rb, rbd)
+        new_dims = ((lc, rc), (lb, rb))
+        # Every lhs dimension but the contracting ones comes before rhs's free ones.
+        out_dim = (core.get_aval(lhs).ndim - len(lc)
+                   + _free(core.get_aval(rhs).ndim, rc, rb).index(rbd))
+    out = dot_general_p.bind(lhs, rhs, dimension_numbers=new_dims, precision=precision,
+                             preferred_element_type=preferred_element_type)
+    return out, out_dim
+
+
 dot_general_p = define_primitive(
     "dot_general", family="contraction", impl=_dot_general_impl,
     abstract_eval=_dot_general_rule, dtypes=dt.ALL, sample=_dot_general_sample,
     jvp=jvp_partials(_dot_general_jvp_lhs, _dot_general_jvp_rhs),
-    transpose=_dot_general_transpose, linear_in=(0, 1),
+    transpose=_dot_general_transpose, linear_in=(0, 1), batch=_dot_general_batch,
     doc="contract lhs and rhs over paired dimensions, batching over others")
 
 

@@ -1,0 +1,275 @@
+"""The NumPy backend's lowering table: primitive name -> a function producing the source
+expression that computes the equation.
+
+A rule is ``rule(ctx, eqn, ins) -> str | None``: ``ins`` are the source names of the inputs;
+``ctx.const(value)`` registers a value in the module's constants table and returns its name.
+Returning None means "no specialised form for these params/dtypes": the backend then calls the
+primitive's own NumPy ``impl`` (every primitive has one), so every primitive lowers. Rules
+never put a value's repr in the source: only names, ints and tuples of ints.
+Imports numpy and the primitive families (for their NumPy helpers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from functrans.ir import Eqn
+from functrans.primitives import special
+
+Rule = Callable[[Any, Eqn, list[str]], "str | None"]
+RULES: dict[str, Rule] = {}
+
+
+def _ints(values: Any) -> str:
+    """A tuple of ints as source (ints only: never a repr of anything else)."""
+    return "(" + "".join(f"{int(v)}, " for v in values) + ")"
+
+
+def _in_dtype(eqn: Eqn, i: int = 0) -> np.dtype:
+    return eqn.invars[i].aval.dtype
+
+
+def _out_dtype(eqn: Eqn) -> np.dtype:
+    return eqn.outvars[0].aval.dtype
+
+
+def _ufunc(np_name: str, kinds: str = "biufc") -> Rule:
+    def rule(ctx: Any, eqn: Eqn, ins: list[str]) -> str | None:
+        if _in_dtype(eqn).kind not in kinds:
+            return None
+        return f"np.{np_name}({', '.join(ins)})"
+    return rule
+
+
+for _prim, _np, _kinds in [
+    ("neg", "negative", "iufc"), ("floor", "floor", "f"), ("ceil", "ceil", "f"),
+    ("abs", "abs", "iufc"), ("exp", "exp", "fc"), ("exp2", "exp2", "f"),
+    ("expm1", "expm1", "fc"), ("log", "log", "fc"), ("log1p", "log1p", "fc"),
+    ("sqrt", "sqrt", "fc"), ("cbrt", "cbrt", "f"), ("sin", "sin", "fc"), ("cos", "cos", "fc"),
+    ("tan", "tan", "fc"), ("asin", "arcsin", "fc"), ("acos", "arccos", "fc"),
+    ("atan", "arctan", "fc"), ("sinh", "sinh", "fc"), ("cosh", "cosh", "fc"),
+    ("tanh", "tanh", "fc"), ("asinh", "arcsinh", "fc"), ("acosh", "arccosh", "fc"),
+    ("atanh", "arctanh", "fc"), ("is_finite", "isfinite", "f"), ("square", "square", "iufc"),
+    ("reciprocal", "reciprocal", "fc"), ("not", "invert", "biu"), ("real", "real", "c"),
+    ("imag", "imag", "c"), ("conj", "conj", "fc"), ("sign", "sign", "iuf"),
+    ("add", "add", "iufc"), ("sub", "subtract", "iufc"), ("mul", "multiply", "iufc"),
+    ("max", "maximum", "biuf"), ("min", "minimum", "biuf"), ("atan2", "arctan2", "f"),
+    ("nextafter", "nextafter", "f"), ("and", "bitwise_and", "biu"),
+    ("or", "bitwise_or", "biu"), ("xor", "bitwise_xor", "biu"), ("eq", "equal", "biufc"),
+    ("ne", "not_equal", "biufc"), ("lt", "less", "biuf"), ("le", "less_equal", "biuf"),
+    ("gt", "greater", "biuf"), ("ge", "greater_equal", "biuf"), ("pow", "power", "fc"),
+]:
+    RULES[_prim] = _ufunc(_np, _kinds)
+
+
+def _special(fn: Callable) -> Rule:
+    def rule(ctx: Any, eqn: Eqn, ins: list[str]) -> str:
+        return f"{ctx.const(fn, 'special function')}({ins[0]})"
+    return rule
+
+
+for _prim, _fn in [("erf", special.erf), ("erfc", special.erfc), ("erf_inv", special.erf_inv),
+                   ("lgamma", special.lgamma), ("digamma", special.digamma)]:
+    RULES[_prim] = _special(_fn)
+
+
+def _div(ctx: Any, eqn: Eqn, ins: list[str]) -> str | None:
+    return f"np.true_divide({ins[0]}, {ins[1]})" if _in_dtype(eqn).kind in "fc" else None
+
+
+def _rem(ctx: Any, eqn: Eqn, ins: list[str]) -> str | None:
+    return f"np.fmod({ins[0]}, {ins[1]})" if _in_dtype(eqn).kind == "f" else None
+
+
+def _rsqrt(ctx: Any, eqn: Eqn, ins: list[str]) -> str:
+    return f"np.reciprocal(np.sqrt({ins[0]}))"
+
+
+def _logistic(ctx: Any, eqn: Eqn, ins: list[str]) -> str | None:
+    if _in_dtype(eqn).kind != "f":
+        return None
+    # exp(-|x|) never overflows; select the branch that does not cancel.
+    one = ctx.const(np.ones((), _in_dtype(eqn)), "1")
+    x = ins[0]
+    return (f"np.where({x} >= 0, {one} / ({one} + np.exp(-np.abs({x}))), "
+            f"np.exp(-np.abs({x})) / ({one} + np.exp(-np.abs({x}))))")
+
+
+def _round(ctx: Any, eqn: Eqn, ins: list[str]) -> str | None:
+    return f"np.round({ins[0]})" if eqn.params["rounding_method"] == 1 else None
+
+
+def _integer_pow(ctx: Any, eqn: Eqn, ins: list[str]) -> str | None:
+    y = int(eqn.params["y"])
+    if y < 0:
+        return None
+    return f"np.power({ins[0]}, {ctx.const(np.asarray(y, _in_dtype(eqn)), 'exponent')})"
+
+
+def _select_n(ctx: Any, eqn: Eqn, ins: list[str]) -> str | None:
+    if len(ins) != 3 or _in_dtype(eqn).kind != "b":
+        return None
+    return f"np.where({ins[0]}, {ins[2]}, {ins[1]})"
+
+
+def _clamp(ctx: Any, eqn: Eqn, ins: list[str]) -> str:
+    lo, x, hi = ins
+    return f"np.minimum(np.maximum({x}, {lo}), {hi})"
+
+
+def _convert(ctx: Any, eqn: Eqn, ins: list[str]) -> str | None:
+    src, dst = _in_dtype(eqn), eqn.params["new_dtype"]
+    if dst.kind == "b":
+        return f"np.not_equal({ins[0]}, 0)" if src.kind != "c" else None
+    if src.kind == "c" and dst.kind != "c":
+        return None  # drops the imaginary part: the impl does it without warnings
+    if src.kind == "f" and dst.kind in "iu":
+        return None  # saturating float -> int conversion lives in the impl
+    return f"np.asarray({ins[0]}).astype({ctx.const(dst, 'dtype')})"
+
+
+def _reduce(np_name: str, needs_nonempty: bool = False) -> Rule:
+    def rule(ctx: Any, eqn: Eqn, ins: list[str]) -> str | None:
+        axes = tuple(eqn.params["axes"])
+        shape = eqn.invars[0].aval.shape
+        if needs_nonempty and any(shape[a] == 0 for a in axes):
+            return None
+        dtype = ctx.const(_out_dtype(eqn), "dtype")
+        if np_name in ("sum", "prod"):
+            return f"np.{np_name}({ins[0]}, axis={_ints(axes)}, dtype={dtype})"
+        return f"np.asarray(np.{np_name}({ins[0]}, axis={_ints(axes)})).astype({dtype})"
+    return rule
+
+
+RULES["reduce_sum"] = _reduce("sum")
+RULES["reduce_prod"] = _reduce("prod")
+RULES["reduce_max"] = _reduce("max", needs_nonempty=True)
+RULES["reduce_min"] = _reduce("min", needs_nonempty=True)
+
+
+def _bool_reduce(np_name: str) -> Rule:
+    def rule(ctx: Any, eqn: Eqn, ins: list[str]) -> str | None:
+        if _in_dtype(eqn).kind != "b":
+            return None
+        return f"np.{np_name}({ins[0]}, axis={_ints(eqn.params['axes'])})"
+    return rule
+
+
+RULES["reduce_and"] = _bool_reduce("all")
+RULES["reduce_or"] = _bool_reduce("any")
+
+
+def _arg(np_name: str) -> Rule:
+    def rule(ctx: Any, eqn: Eqn, ins: list[str]) -> str | None:
+        (axis,) = eqn.params["axes"]
+        if eqn.invars[0].aval.shape[axis] == 0 or _in_dtype(eqn).kind == "c":
+            return None
+        dtype = ctx.const(eqn.params["index_dtype"], "dtype")
+        return f"np.asarray(np.{np_name}({ins[0]}, axis={int(axis)})).astype({dtype})"
+    return rule
+
+
+RULES["argmax"] = _arg("argmax")
+RULES["argmin"] = _arg("argmin")
+
+
+def _cumulative(np_name: str) -> Rule:
+    def rule(ctx: Any, eqn: Eqn, ins: list[str]) -> str | None:
+        if eqn.params.get("reverse"):
+            return None
+        dtype = ctx.const(_out_dtype(eqn), "dtype")
+        return f"np.{np_name}({ins[0]}, axis={int(eqn.params['axis'])}, dtype={dtype})"
+    return rule
+
+
+RULES["cumsum"] = _cumulative("cumsum")
+RULES["cumprod"] = _cumulative("cumprod")
+
+
+def _broadcast_in_dim(ctx: Any, eqn: Eqn, ins: list[str]) -> str:
+    shape = tuple(eqn.params["shape"])
+    dims = tuple(eqn.params["broadcast_dimensions"])
+    operand_shape = eqn.invars[0].aval.shape
+    expanded = [1] * len(shape)
+    for d, size in zip(dims, operand_shape, strict=True):
+        expanded[d] = size
+    return f"np.broadcast_to(np.reshape({ins[0]}, {_ints(expanded)}), {_ints(shape)})"
+
+
+def _reshape(ctx: Any, eqn: Eqn, ins: list[str]) -> str | None:
+    if eqn.params.get("dimensions") is not None:
+        return None
+    return f"np.reshape({ins[0]}, {_ints(eqn.outvars[0].aval.shape)})"
+
+
+def _to_out_shape(ctx: Any, eqn: Eqn, ins: list[str]) -> str:
+    return f"np.reshape({ins[0]}, {_ints(eqn.outvars[0].aval.shape)})"
+
+
+def _transpose(ctx: Any, eqn: Eqn, ins: list[str]) -> str:
+    return f"np.transpose({ins[0]}, {_ints(eqn.params['permutation'])})"
+
+
+def _index_expr(pieces: list[str]) -> str:
+    return "[" + ", ".join(pieces) + ("," if len(pieces) == 1 else "") + "]"
+
+
+def _rev(ctx: Any, eqn: Eqn, ins: list[str]) -> str:
+    dims = set(eqn.params["dimensions"])
+    ndim = len(eqn.invars[0].aval.shape)
+    return ins[0] + _index_expr(["::-1" if i in dims else ":" for i in range(ndim)])
+
+
+def _slice(ctx: Any, eqn: Eqn, ins: list[str]) -> str:
+    starts, limits = eqn.params["start_indices"], eqn.params["limit_indices"]
+    strides = eqn.params.get("strides") or (1,) * len(starts)
+    pieces = [f"{int(a)}:{int(b)}:{int(c)}" for a, b, c in zip(starts, limits, strides,
+                                                                strict=True)]
+    return ins[0] + _index_expr(pieces)
+
+
+def _concatenate(ctx: Any, eqn: Eqn, ins: list[str]) -> str:
+    return f"np.concatenate(({', '.join(ins)},), axis={int(eqn.params['dimension'])})"
+
+
+def _dot_general(ctx: Any, eqn: Eqn, ins: list[str]) -> str | None:
+    (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
+    if eqn.params.get("preferred_element_type") not in (None, _out_dtype(eqn)):
+        return None
+    la, ra = eqn.invars[0].aval, eqn.invars[1].aval
+    if _in_dtype(eqn).kind == "b":
+        return None
+    a, b = ins
+    nb = len(lb)
+    if tuple(lb) != tuple(range(nb)) or tuple(rb) != tuple(range(nb)):
+        return None
+    if la.ndim == nb + 2 and ra.ndim == nb + 2 and tuple(lc) == (nb + 1,):
+        if tuple(rc) == (nb,):
+            return f"np.matmul({a}, {b})"
+        if tuple(rc) == (nb + 1,):
+            return f"np.matmul({a}, np.swapaxes({b}, -1, -2))"
+    if nb == 0 and la.ndim == 2 and ra.ndim == 2 and tuple(lc) == (0,) and tuple(rc) == (0,):
+        return f"np.matmul({a}.T, {b})"
+    if nb == 0 and la.ndim == 1 and ra.ndim == 2 and tuple(lc) == (0,) and tuple(rc) == (0,):
+        return f"np.matmul({a}, {b})"
+    if nb == 0 and la.ndim == 2 and ra.ndim == 1 and tuple(lc) == (1,) and tuple(rc) == (0,):
+        return f"np.matmul({a}, {b})"
+    return None
+
+
+RULES.update({
+    "div": _div, "rem": _rem, "rsqrt": _rsqrt, "logistic": _logistic, "round": _round,
+    "integer_pow": _integer_pow, "select_n": _select_n, "safe_select_n": _select_n,
+    "clamp": _clamp, "convert_element_type": _convert, "broadcast_in_dim": _broadcast_in_dim,
+    "reshape": _reshape, "squeeze": _to_out_shape, "expand_dims": _to_out_shape,
+    "transpose": _transpose, "rev": _rev, "slice": _slice, "concatenate": _concatenate,
+    "dot_general": _dot_general,
+})
+
+# Primitives after which floating-point warnings (overflow, invalid, divide) are possible:
+# a module containing one runs its body under np.errstate(all="ignore"), like eager mode.
+QUIET_FAMILIES = {"unary", "binary", "select", "convert", "reduction", "cumulative",
+                  "contraction", "linalg", "fft"}

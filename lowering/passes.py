@@ -1,0 +1,319 @@
+"""IR passes run before code generation, on closed jaxprs, backend-agnostic:
+
+* ``inline_calls``: splice the bodies of call-like equations (nested jit, checkpoint, custom
+  derivative calls) into their parent;
+* ``simplify``: algebraic identities (x*1, x+0, neg(neg x), same-dtype converts, identity
+  reshapes/transposes/broadcasts, small integer_pow as multiplies);
+* ``fold_constants``: evaluate equations whose inputs are all known, up to a size cap;
+* ``cse``: share equations with the same primitive, params and inputs;
+* ``dce``: drop equations whose results nobody uses.
+
+``run_passes`` applies them in order and returns a new ClosedJaxpr (the input is not changed).
+Imports the IR and core only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from functrans import core
+from functrans.ir import ClosedJaxpr, Eqn, Jaxpr, Literal, Var, dce_jaxpr
+
+FOLD_MAX_ELEMENTS = 1 << 16  # constant folding never creates constants larger than this
+
+# Call-like primitives whose body is a jaxpr param that inlining splices in: name -> the param.
+_CALL_BODIES = {"jit_call": "jaxpr", "remat": "jaxpr", "custom_jvp_call": "call_jaxpr",
+                "custom_vjp_call": "call_jaxpr"}
+_IDENTITIES = {"checkpoint_name", "stop_gradient", "copy"}
+
+
+# --- inlining -------------------------------------------------------------------------------------
+
+
+def inline_calls(closed: ClosedJaxpr) -> ClosedJaxpr:
+    """Splice the bodies of call-like equations into the top-level jaxpr (recursively)."""
+    jaxpr = closed.jaxpr
+    if not any(e.prim.name in _CALL_BODIES or e.prim.name in _IDENTITIES or
+               e.prim.name == "custom_lin" for e in jaxpr.eqns):
+        return closed
+    constvars = list(jaxpr.constvars)
+    consts = list(closed.consts)
+    eqns: list[Eqn] = []
+    env: dict[Var, Any] = {}
+
+    def read(a: Any) -> Any:
+        return env.get(a, a) if type(a) is Var else a
+
+    for eqn in jaxpr.eqns:
+        name = eqn.prim.name
+        ins = [read(a) for a in eqn.invars]
+        if name in _IDENTITIES:
+            env[eqn.outvars[0]] = ins[0]
+            continue
+        if name in _CALL_BODIES or name == "custom_lin":
+            if name == "custom_lin":
+                body = eqn.params["fallback_jvp"]
+                ins = ins[eqn.params["num_res"]:]
+                n_out = len(eqn.params["out_avals"])
+            else:
+                body = eqn.params[_CALL_BODIES[name]]
+                n_out = None
+            body = inline_calls(body)
+            inner = body.jaxpr
+            sub: dict[Var, Any] = {}
+            for v, c in zip(inner.constvars, body.consts, strict=True):
+                nv = Var(v.aval)
+                constvars.append(nv)
+                consts.append(c)
+                sub[v] = nv
+            for v, a in zip(inner.invars, ins, strict=True):
+                sub[v] = a
+            for ie in inner.eqns:
+                new_outs = [Var(v.aval) for v in ie.outvars]
+                for v, nv in zip(ie.outvars, new_outs, strict=True):
+                    sub[v] = nv
+                eqns.append(Eqn(ie.prim, [sub.get(a, a) if type(a) is Var else a
+                                          for a in ie.invars], new_outs, ie.params,
+                                ie.source_info))
+            results = [sub.get(a, a) if type(a) is Var else a for a in inner.outvars]
+            if name == "custom_lin":
+                results = _custom_lin_results(eqn, results, n_out)
+            for v, r in zip(eqn.outvars, results, strict=True):
+                env[v] = r
+            continue
+        eqns.append(Eqn(eqn.prim, ins, eqn.outvars, eqn.params, eqn.source_info))
+    outvars = [read(a) for a in jaxpr.outvars]
+    return ClosedJaxpr(Jaxpr(constvars, list(jaxpr.invars), outvars, eqns, jaxpr.debug), consts)
+
+
+def _custom_lin_results(eqn: Eqn, results: list, n_out: int) -> list:
+    """custom_lin's forward value is its fallback jvp's tangent outputs (zeros where the
+    fallback's tangent is symbolically zero)."""
+    tangents = iter(results[n_out:])
+    out = []
+    for nz, aval in zip(eqn.params["fallback_nonzeros"], eqn.params["out_avals"], strict=True):
+        out.append(next(tangents) if nz else Literal(np.zeros((), aval.dtype), aval)
+                   if not aval.shape else _zeros_const(aval))
+    return out
+
+
+def _zeros_const(aval: core.ShapedArray) -> Literal:
+    # A Literal holding a full zero array is fine for codegen (it becomes a constant).
+    return Literal(np.zeros(aval.shape, aval.dtype), aval)
+
+
+# --- algebraic simplification -----------------------------------------------------------------
+
+
+def _is_scalar_const(a: Any, value: float) -> bool:
+    if type(a) is not Literal:
+        return False
+    v = np.asarray(a.val)
+    return v.shape == () and v.dtype.kind in "iufc" and v == value
+
+
+def simplify(closed: ClosedJaxpr) -> ClosedJaxpr:
+    """Rewrite equations by algebraic identities; dead results are left for ``dce``."""
+    jaxpr = closed.jaxpr
+    env: dict[Var, Any] = {}
+    eqns: list[Eqn] = []
+    producers = {v: e for e in jaxpr.eqns for v in e.outvars}
+
+    def read(a: Any) -> Any:
+        return env.get(a, a) if type(a) is Var else a
+
+    for eqn in jaxpr.eqns:
+        ins = [read(a) for a in eqn.invars]
+        out_aval = eqn.outvars[0].aval if eqn.outvars else None
+        replacement = _simplify_one(eqn, ins, out_aval, producers)
+        if replacement is _NEW_EQNS:
+            eqns.extend(_expand_integer_pow(eqn, ins))
+            continue
+        if replacement is not None:
+            env[eqn.outvars[0]] = replacement
+            continue
+        eqns.append(Eqn(eqn.prim, ins, eqn.outvars, eqn.params, eqn.source_info))
+    outvars = [read(a) for a in jaxpr.outvars]
+    return ClosedJaxpr(Jaxpr(jaxpr.constvars, jaxpr.invars, outvars, eqns, jaxpr.debug),
+                       closed.consts)
+
+
+_NEW_EQNS = object()
+
+
+def _same_type(a: Any, aval: core.ShapedArray) -> bool:
+    b = a.aval
+    return b.shape == aval.shape and b.dtype == aval.dtype
+
+
+def _simplify_one(eqn: Eqn, ins: list, out_aval: Any, producers: dict[Var, Eqn]) -> Any:
+    name, p = eqn.prim.name, eqn.params
+    if name == "mul":
+        for x, y in ((ins[0], ins[1]), (ins[1], ins[0])):
+            if _is_scalar_const(y, 1) and _same_type(x, out_aval):
+                return x
+    if name == "add":
+        for x, y in ((ins[0], ins[1]), (ins[1], ins[0])):
+            # Exact for integers; for floats, -0.0 + 0 is +0.0, so those are kept.
+            if _is_scalar_const(y, 0) and _same_type(x, out_aval) and out_aval.dtype.kind in "iu":
+                return x
+    if name == "sub" and _is_scalar_const(ins[1], 0) and _same_type(ins[0], out_aval):
+        return ins[0]
+    if name == "div" and _is_scalar_const(ins[1], 1) and _same_type(ins[0], out_aval):
+        return ins[0]
+    if name == "neg" and type(ins[0]) is Var:
+        producer = producers.get(ins[0])
+        if producer is not None and producer.prim.name == "neg":
+            return producer.invars[0]
+    if name == "convert_element_type" and _same_type(ins[0], out_aval):
+        return ins[0]
+    if name in ("reshape", "broadcast_in_dim") and _same_type(ins[0], out_aval) and (
+            name != "reshape" or p.get("dimensions") is None):
+        return ins[0]
+    if name == "transpose" and tuple(p["permutation"]) == tuple(range(len(out_aval.shape))):
+        return ins[0]
+    if name == "integer_pow":
+        if p["y"] == 1:
+            return ins[0]
+        if p["y"] in (2, 3, 4):
+            return _NEW_EQNS
+    if name in ("select_n", "safe_select_n") and len(ins) > 2 and all(a is ins[1]
+                                                                     for a in ins[2:]):
+        if _same_type(ins[1], out_aval):
+            return ins[1]
+    return None
+
+
+def _expand_integer_pow(eqn: Eqn, ins: list) -> list[Eqn]:
+    """x**2 -> x*x, x**3 -> (x*x)*x, x**4 -> (x*x)*(x*x)."""
+    from functrans.primitives.elementwise import mul_p
+    x, y, aval = ins[0], eqn.params["y"], eqn.outvars[0].aval
+    sq = Var(aval)
+    out = [Eqn(mul_p, [x, x], [sq], {}, eqn.source_info)]
+    if y == 2:
+        out[0] = Eqn(mul_p, [x, x], eqn.outvars, {}, eqn.source_info)
+    elif y == 3:
+        out.append(Eqn(mul_p, [sq, x], eqn.outvars, {}, eqn.source_info))
+    else:
+        out.append(Eqn(mul_p, [sq, sq], eqn.outvars, {}, eqn.source_info))
+    return out
+
+
+# --- constant folding ---------------------------------------------------------------------------
+
+
+def fold_constants(closed: ClosedJaxpr, max_elements: int = FOLD_MAX_ELEMENTS) -> ClosedJaxpr:
+    """Evaluate equations whose inputs are all literals or constants (and whose outputs are
+    small) now, turning their results into constants."""
+    jaxpr = closed.jaxpr
+    known: dict[Var, Any] = dict(zip(jaxpr.constvars, closed.consts, strict=True))
+    constvars, consts = list(jaxpr.constvars), list(closed.consts)
+    eqns: list[Eqn] = []
+    for eqn in jaxpr.eqns:
+        foldable = (not eqn.prim.effectful and eqn.prim.family not in ("call", "custom",
+                                                                        "collective", "random")
+                    and all(type(a) is Literal or a in known for a in eqn.invars)
+                    and all(v.aval.size <= max_elements for v in eqn.outvars))
+        if foldable:
+            try:
+                vals = [a.val if type(a) is Literal else known[a] for a in eqn.invars]
+                with core.set_current_trace(None):
+                    out = eqn.prim.bind(*vals, **eqn.params)
+            except Exception:  # noqa: BLE001 - leave it to run time, where errors belong
+                foldable = False
+        if not foldable:
+            eqns.append(eqn)
+            continue
+        outs = out if eqn.prim.multiple_results else [out]
+        for v, o in zip(eqn.outvars, outs, strict=True):
+            known[v] = o
+            constvars.append(v)
+            consts.append(o)
+    j = Jaxpr(constvars, jaxpr.invars, jaxpr.outvars, eqns, jaxpr.debug)
+    return ClosedJaxpr(j, consts)
+
+
+# --- common subexpressions ----------------------------------------------------------------------
+
+
+def _param_key(v: Any) -> Any:
+    if isinstance(v, (int, float, bool, str, type(None), np.dtype)):
+        return (type(v), v)
+    if isinstance(v, tuple):
+        return tuple(_param_key(x) for x in v)
+    if isinstance(v, np.ndarray):
+        raise TypeError  # arrays in params: do not share
+    try:
+        hash(v)
+    except TypeError:
+        raise TypeError from None
+    return ("obj", id(v)) if isinstance(v, (ClosedJaxpr, Jaxpr)) else (type(v), v)
+
+
+def _atom_key(a: Any) -> Any:
+    if type(a) is Literal:
+        v = np.asarray(a.val)
+        return ("lit", v.dtype.str, v.shape, v.tobytes(), a.aval.weak_type)
+    return ("var", id(a))
+
+
+def cse(closed: ClosedJaxpr) -> ClosedJaxpr:
+    """Reuse the result of an earlier equation with the same primitive, params and inputs."""
+    jaxpr = closed.jaxpr
+    env: dict[Var, Any] = {}
+    seen: dict[Any, list[Var]] = {}
+    eqns: list[Eqn] = []
+
+    def read(a: Any) -> Any:
+        return env.get(a, a) if type(a) is Var else a
+
+    for eqn in jaxpr.eqns:
+        ins = [read(a) for a in eqn.invars]
+        key = None
+        if not eqn.prim.effectful and eqn.prim.name not in ("remat", "custom_lin"):
+            try:
+                key = (eqn.prim.name, tuple(sorted((k, _param_key(v))
+                                                   for k, v in eqn.params.items())),
+                       tuple(_atom_key(a) for a in ins))
+            except TypeError:
+                key = None
+        if key is not None and key in seen:
+            for v, prev in zip(eqn.outvars, seen[key], strict=True):
+                env[v] = prev
+            continue
+        if key is not None:
+            seen[key] = eqn.outvars
+        eqns.append(Eqn(eqn.prim, ins, eqn.outvars, eqn.params, eqn.source_info))
+    outvars = [read(a) for a in jaxpr.outvars]
+    return ClosedJaxpr(Jaxpr(jaxpr.constvars, jaxpr.invars, outvars, eqns, jaxpr.debug),
+                       closed.consts)
+
+
+def dce(closed: ClosedJaxpr) -> ClosedJaxpr:
+    """Drop unused equations and constants."""
+    j = dce_jaxpr(closed.jaxpr)
+    used = {a for e in j.eqns for a in e.invars if type(a) is Var} | {
+        a for a in j.outvars if type(a) is Var}
+    keep = [(v, c) for v, c in zip(j.constvars, closed.consts, strict=True) if v in used]
+    j = Jaxpr([v for v, _ in keep], j.invars, j.outvars, j.eqns, j.debug)
+    return ClosedJaxpr(j, [c for _, c in keep])
+
+
+PASSES: list[tuple[str, Callable[[ClosedJaxpr], ClosedJaxpr]]] = [
+    ("inline", inline_calls),
+    ("simplify", simplify),
+    ("fold_constants", fold_constants),
+    ("cse", cse),
+    ("simplify", simplify),
+    ("dce", dce),
+]
+
+
+def run_passes(closed: ClosedJaxpr) -> ClosedJaxpr:
+    for _, fn in PASSES:
+        closed = fn(closed)
+    return closed
+
