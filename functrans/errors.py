@@ -8,11 +8,13 @@ what happened, where (the user's own source line) and what to do. Imports only t
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import os
 import sys
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple, TypeVar
 
 from functrans import config
@@ -96,8 +98,26 @@ class SourceInfo(NamedTuple):
         return f"{self.filename}:{self.lineno} ({self.function})"
 
 
+# Transformations that derive equations from other equations (the backward pass) attribute
+# them to the source line of the equation they came from.
+_source_override: contextvars.ContextVar[SourceInfo | None] = contextvars.ContextVar(
+    "functrans.source_override", default=None)
+
+
+@contextlib.contextmanager
+def attribute_to(info: SourceInfo | None) -> Iterator[None]:
+    token = _source_override.set(info)
+    try:
+        yield
+    finally:
+        _source_override.reset(token)
+
+
 def user_frame(skip: int = 1) -> SourceInfo | None:
     """The innermost frame on the stack that is not functrans code."""
+    override = _source_override.get()
+    if override is not None:
+        return override
     f: types.FrameType | None = sys._getframe(skip)
     while f is not None and _is_internal(f.f_code):
         f = f.f_back
@@ -144,16 +164,23 @@ def api_boundary(fun: F) -> F:
         try:
             return fun(*args, **kwargs)
         except Exception as e:
-            if getattr(e, "_functrans_filtered", False) or not config.traceback_filtering.value:
-                raise
-            filtered = _filter_traceback(e.__traceback__)
-            try:
-                e._functrans_filtered = True  # type: ignore[attr-defined]
-            except AttributeError:  # exceptions with __slots__
-                raise e from None
-            if filtered is None:  # the error is functrans' own: keep every frame
-                raise
-            e.add_note(_NOTE)
-            raise e.with_traceback(filtered) from e.__cause__
+            reraise_filtered(e)
+            raise
 
     return boundary  # type: ignore[return-value]
+
+
+def reraise_filtered(e: Exception) -> None:
+    """Re-raise ``e`` with functrans' own frames removed (returns if nothing should change;
+    the caller then re-raises as is). For hot entry points that inline their try/except."""
+    if getattr(e, "_functrans_filtered", False) or not config.traceback_filtering.value:
+        return
+    filtered = _filter_traceback(e.__traceback__)
+    try:
+        e._functrans_filtered = True  # type: ignore[attr-defined]
+    except AttributeError:  # exceptions with __slots__
+        return
+    if filtered is None:  # the error is functrans' own: keep every frame
+        return
+    e.add_note(_NOTE)
+    raise e.with_traceback(filtered) from e.__cause__

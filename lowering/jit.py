@@ -23,7 +23,6 @@ import numpy as np
 from functrans import api_util, config, core, errors, tree_util
 from functrans import dtypes as dt
 from functrans.core import Array, ShapedArray, Tracer
-from functrans.errors import api_boundary
 from functrans.ir import ClosedJaxpr, Jaxpr
 from functrans.lowering.numpy_backend import Executable, compile_numpy, generate
 from functrans.lowering import passes
@@ -182,6 +181,7 @@ jit_call_p = define_primitive(
 # --- signatures and cache entries ---------------------------------------------------------------
 
 _SCALARS = (bool, int, float, complex)
+_LEAF_TYPES = frozenset((np.ndarray, Array, bool, int, float, complex))
 
 
 def _leaf_signature(x: Any) -> tuple:
@@ -211,10 +211,17 @@ def _to_numpy(x: Any, sig: tuple) -> Any:
     return np.asarray(x)
 
 
+@functools.lru_cache(maxsize=64)
+def _flat_treedef(n: int) -> Any:
+    """The structure of ``((leaf,) * n, {})``: positional array arguments, no keywords."""
+    return tree_util.tree_structure(((0,) * n, {}))
+
+
 class _Entry:
     """One compiled signature: the staged program and (lazily) its executable."""
 
-    __slots__ = ("jaxpr", "consts", "out_tree", "exe", "out_weak", "timings", "name")
+    __slots__ = ("jaxpr", "consts", "out_tree", "exe", "out_weak", "timings", "name",
+                 "single_output")
 
     def __init__(self, jaxpr: ClosedJaxpr, consts: list, out_tree: Any,
                  timings: dict[str, float], name: str):
@@ -225,6 +232,7 @@ class _Entry:
         self.out_weak = [a.weak_type for a in jaxpr.out_avals]
         self.timings = timings
         self.name = name
+        self.single_output = tree_util.treedef_is_strict_leaf(out_tree)
 
     def executable(self) -> Executable:
         if self.exe is None:
@@ -267,28 +275,38 @@ class JittedFunction:
         self._hits = 0
         self._misses: list[CacheMiss] = []
         self._sig_params = _signature_params(fun)
-        self._call = api_boundary(self._call_impl)
         _live_jitted.add(self)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._call(*args, **kwargs)
-
     # The call path is kept short: it runs on every call.
-    def _call_impl(self, *args: Any, **kwargs: Any) -> Any:
-        if config.disable_jit.value:
-            return self.fun(*args, **kwargs)
-        key, dyn_leaves, sigs, statics = self._key(args, kwargs)
-        entry = self._cache.get(key)
-        if entry is None:
-            entry = self._compile(key, args, kwargs, dyn_leaves, sigs, statics)
-        else:
-            self._hits += 1
-        if core._trace_var.get() is None:
-            return self._run(entry, dyn_leaves, sigs)
-        outs = jit_call_p.bind(*entry.consts, *dyn_leaves, jaxpr=entry.jaxpr, name=entry.name)
-        return tree_util.tree_unflatten(entry.out_tree, outs)
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            if config.disable_jit.value:
+                return self.fun(*args, **kwargs)
+            key, dyn_leaves, sigs, statics = self._key(args, kwargs)
+            entry = self._cache.get(key)
+            if entry is None:
+                entry = self._compile(key, args, kwargs, dyn_leaves, sigs, statics)
+            else:
+                self._hits += 1
+            if core._trace_var.get() is None:
+                return self._run(entry, dyn_leaves, sigs)
+            outs = jit_call_p.bind(*entry.consts, *dyn_leaves, jaxpr=entry.jaxpr,
+                                   name=entry.name)
+            return tree_util.tree_unflatten(entry.out_tree, outs)
+        except Exception as e:
+            errors.reraise_filtered(e)
+            raise
 
     def _key(self, args: tuple, kwargs: dict) -> tuple[Any, list, tuple, tuple]:
+        if not kwargs and not self.static_argnums:
+            # Fast path: positional array arguments only (the common call).
+            types = _LEAF_TYPES
+            if all(type(a) in types for a in args):
+                sigs = tuple(_leaf_signature(a) for a in args)
+                return (_flat_treedef(len(args)), sigs, ()), list(args), sigs, ()
+        return self._key_general(args, kwargs)
+
+    def _key_general(self, args: tuple, kwargs: dict) -> tuple[Any, list, tuple, tuple]:
         if self.static_argnums:
             nums = api_util.normalize_argnums("jit", self.static_argnums, len(args))
             statics = tuple(args[i] for i in nums)
@@ -309,15 +327,16 @@ class JittedFunction:
         return key, leaves, sigs, statics
 
     def _run(self, entry: _Entry, leaves: list, sigs: tuple) -> Any:
-        exe = entry.executable()
-        vals = [_to_numpy(x, s) for x, s in zip(leaves, sigs, strict=True)]
+        exe = entry.exe or entry.executable()
+        vals = [x if type(x) is np.ndarray else _to_numpy(x, s)
+                for x, s in zip(leaves, sigs, strict=True)]
         outs = exe.run(*entry.consts, *vals)
         if config.debug_nans.value:
             _check_nans(self, entry, vals, outs)
-        results = []
-        for o, weak in zip(outs, entry.out_weak, strict=True):
-            o = np.asarray(o)
-            results.append(Array._wrap(core._owned(o, vals), weak))
+        results = [Array._wrap(core._owned(np.asarray(o), vals), weak)
+                   for o, weak in zip(outs, entry.out_weak, strict=True)]
+        if entry.single_output:
+            return results[0]
         return tree_util.tree_unflatten(entry.out_tree, results)
 
     def _compile(self, key: tuple, args: tuple, kwargs: dict, leaves: list, sigs: tuple,
@@ -388,14 +407,14 @@ class JittedFunction:
 
     def lower(self, *args: Any, **kwargs: Any) -> Lowered:
         """Trace and lower for these arguments without running: see ``Lowered``."""
-        key, leaves, sigs, statics = self._key(args, kwargs)
+        key, leaves, sigs, statics = self._key_general(args, kwargs)
         t0 = time.perf_counter()
         closed, out_tree = self._trace(args, kwargs, leaves, sigs)
         t1 = time.perf_counter()
         return Lowered(self, closed, out_tree, {"trace": t1 - t0})
 
     def eval_shape(self, *args: Any, **kwargs: Any) -> Any:
-        key, leaves, sigs, statics = self._key(args, kwargs)
+        key, leaves, sigs, statics = self._key_general(args, kwargs)
         closed, out_tree = self._trace(args, kwargs, leaves, sigs)
         return tree_util.tree_unflatten(out_tree, [
             core.ShapeDtypeStruct(a.shape, a.dtype, a.weak_type) for a in closed.out_avals])

@@ -22,7 +22,7 @@ from functrans.ir import ClosedJaxpr, Eqn, Literal, Var, _Namer, pp_eqn, pp_jaxp
 from functrans.lowering import numpy_rules, passes, source
 
 
-_RESERVED = {"np", "K", "partial", "run", "build"}
+_RESERVED = {"np", "K", "run", "build"}
 
 
 class _Ctx:
@@ -104,23 +104,28 @@ def generate(closed: ClosedJaxpr, name: str) -> tuple[str, _Ctx]:
     body.level = 2
     quiet = any(e.prim.family in numpy_rules.QUIET_FAMILIES for e in jaxpr.eqns)
     if quiet:
-        body.line("with _quiet():")
+        body.line("_token = _quiet()")
+        body.line("try:")
         body.level += 1
     for eqn in jaxpr.eqns:
         _emit_eqn(body, ctx, eqn, namer)
     outs = ", ".join(ctx.atom(a) for a in jaxpr.outvars)
     body.line(f"return ({outs}{',' if len(jaxpr.outvars) == 1 else ''})")
+    if quiet:
+        body.level -= 1
+        body.line("finally:")
+        with body.indent():
+            body.line("_restore(_token)")
 
     w = source.SourceWriter()
     w.comment(f"functrans generated module (NumPy backend) for {name}")
     w.comment("Regenerated from the jaxpr below; edits are not kept.")
     w.comment("")
     w.comment(header)
-    w.line("from functools import partial")
-    w.line("")
     w.line("import numpy as np")
     w.line("")
-    w.line("_quiet = partial(np.errstate, all='ignore')")
+    w.line("from functrans.fpstate import quiet as _quiet")
+    w.line("from functrans.fpstate import restore as _restore")
     w.line("")
     w.line("")
     w.line("def build(K):")

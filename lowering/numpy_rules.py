@@ -137,10 +137,10 @@ def _reduce(np_name: str, needs_nonempty: bool = False) -> Rule:
         shape = eqn.invars[0].aval.shape
         if needs_nonempty and any(shape[a] == 0 for a in axes):
             return None
+        # ufunc.reduce directly: np.sum & co. add a Python-level wrapper per call.
+        ufunc = {"sum": "add", "prod": "multiply", "max": "maximum", "min": "minimum"}[np_name]
         dtype = ctx.const(_out_dtype(eqn), "dtype")
-        if np_name in ("sum", "prod"):
-            return f"np.{np_name}({ins[0]}, axis={_ints(axes)}, dtype={dtype})"
-        return f"np.asarray(np.{np_name}({ins[0]}, axis={_ints(axes)})).astype({dtype})"
+        return f"np.{ufunc}.reduce({ins[0]}, axis={_ints(axes)}, dtype={dtype})"
     return rule
 
 

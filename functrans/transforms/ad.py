@@ -259,7 +259,11 @@ def backward_pass(jaxpr: Jaxpr, consts: Sequence[Any], args: Sequence[Any],
             cts = [unmask(ct) for ct in cts]
         invals = [UndefinedPrimal(a.aval) if type(a) is Var and a in linear else read(a)
                   for a in eqn.invars]
-        cts_in = rule(cts if eqn.prim.multiple_results else cts[0], *invals, **eqn.params)
+        token = errors._source_override.set(eqn.source_info)
+        try:
+            cts_in = rule(cts if eqn.prim.multiple_results else cts[0], *invals, **eqn.params)
+        finally:
+            errors._source_override.reset(token)
         for a, ct in zip(eqn.invars, cts_in, strict=True):
             accumulate(a, ct)
     return [(unmask(ct_env.get(v, Zero(tangent_aval(v.aval)))) if v in linear else None)
