@@ -102,6 +102,19 @@ class _Leaves(NamedTuple):
         return tree_util.tree_unflatten(self.tree, list(leaves))
 
 
+def _as_arrays(leaves: Sequence[Any]) -> list[Any]:
+    """NumPy leaves as functrans Arrays, so that f's operators follow functrans' semantics
+    (promotion, weak types) as they do under a transformation, not NumPy's."""
+    from functrans.numpy import asarray
+    return [asarray(x) if isinstance(x, (np.ndarray, np.generic)) else x for x in leaves]
+
+
+def as_functrans(tree: Any) -> Any:
+    """``tree`` with its NumPy leaves turned into functrans Arrays."""
+    leaves, treedef = tree_util.tree_flatten(tree)
+    return tree_util.tree_unflatten(treedef, _as_arrays(leaves))
+
+
 def _np(x: Any) -> np.ndarray:
     return np.asarray(x)
 
@@ -163,9 +176,11 @@ class _FiniteDifferences:
         self.base_wide: list[np.ndarray] | None = None   # f at the float64 copies
         self.wide, self.why_native = self._try_wide()
         if eps is None:
-            precisions = [_wide_dtype(a.dtype) if self.wide else a.dtype
-                          for a, d in zip(ins.avals, ins.inexact, strict=True) if d]
-            machine = max((float(np.finfo(p).eps) for p in precisions), default=2.0 ** -52)
+            # in the function's own precision, the coarsest of its inputs and outputs counts
+            native = [a.dtype for a, d in zip(ins.avals, ins.inexact, strict=True) if d]
+            native += [a.dtype for a in outs.avals if a.dtype.kind in "fc"]
+            machine = max((float(np.finfo(np.float64 if self.wide else p).eps)
+                           for p in native), default=2.0 ** -52)
             # The cube root of machine epsilon balances rounding (eps/h) against truncation
             # (h^2); a power of two keeps x +- h*v as exact as the format allows.
             eps = 2.0 ** round(math.log2(machine ** (1 / 3)))
@@ -184,7 +199,7 @@ class _FiniteDifferences:
         return out
 
     def call(self, leaves: Sequence[Any]) -> list[np.ndarray]:
-        out = self.f(*self.ins.unflatten(leaves))
+        out = self.f(*self.ins.unflatten(_as_arrays(leaves)))
         flat, tree = tree_util.tree_flatten(out)
         if tree != self.outs.tree:
             raise TypeError(f"check_grads: the function returned structure {tree} at a "
@@ -317,7 +332,7 @@ class _Checker:
         if not any(self.diff):
             raise ValueError(f"check_grads: {label} has no floating-point or complex inputs to "
                              f"differentiate (inputs: {self._types(self.ins)})")
-        self.outs = _Leaves.of(f(*args))
+        self.outs = _Leaves.of(f(*self.ins.unflatten(_as_arrays(self.ins.leaves))))
         self.out_values = [_np(o) for o in self.outs.leaves]
         if not any(self.outs.inexact):
             raise ValueError(f"check_grads: {label} has no floating-point or complex outputs to "
@@ -337,6 +352,7 @@ class _Checker:
                                        zip(self.out_values, self.outs.inexact) if d])
         self._directions: dict[int, list[np.ndarray | None]] = {}
         self._fd: dict[int, tuple[list, list]] = {}
+        self._cotangents: dict[int, list[np.ndarray]] = {}
 
     def rounding(self, k: int) -> list[float]:
         """Per output leaf: how far autodiff may round in the inputs' dtype along direction k.
@@ -414,16 +430,28 @@ class _Checker:
         return self.fd.effective(out)
 
     def cotangent(self, k: int) -> list[np.ndarray]:
+        """Cotangent k: half N(0,1), half conj(J v) along direction k (normalized).
+
+        The J v part keeps <u, J v> away from cancellation, so a reverse-mode error shows up
+        in the pairing at full size; the random part covers what J v does not span.
+        """
+        if k in self._cotangents:
+            return self._cotangents[k]
         rng = self._rng(k, 1)
+        fd, _ = self.fd_jvp(k)
+        top = max([0.0] + [_maxabs(q) for q in fd if q is not None])
         out = []
-        for aval in self.outs.avals:
-            if aval.dtype.kind not in "fc":
+        for aval, q in zip(self.outs.avals, fd, strict=True):
+            if q is None:
                 out.append(np.zeros(aval.shape, dt.float0))
                 continue
             r = rng.standard_normal(aval.shape)
             if aval.dtype.kind == "c":
                 r = (r + 1j * rng.standard_normal(aval.shape)) / math.sqrt(2)
-            out.append(np.asarray(r, dtype=aval.dtype))
+            if top > 0:
+                r = 0.5 * r + np.nan_to_num(np.conj(q) / top, nan=0.0, posinf=0.0, neginf=0.0)
+            out.append(np.asarray(r if aval.dtype.kind == "c" else np.real(r), dtype=aval.dtype))
+        self._cotangents[k] = out
         return out
 
     def tangent_tree(self, direction: Sequence[np.ndarray | None]) -> Any:
@@ -574,9 +602,10 @@ class _Checker:
             if err.size and (worst is None or err.max() > worst[0]):
                 j = int(np.argmax(err))
                 where = "args" + _element(self.ins.paths[i], aval.shape, j)
-                worst = (float(err[j]), f"largest disagreement of J^T u per input element: "
-                         f"abs error {err[j]:.2e} at {where} (autodiff {_fmt(ad_ct[j])}, "
-                         f"finite differences {_fmt(fd_ct[j])})")
+                text = (f"largest disagreement of J^T u per input element: abs error "
+                        f"{err[j]:.2e} at {where} (autodiff {_fmt(ad_ct[j])}, finite "
+                        f"differences {_fmt(fd_ct[j])})")
+                worst = (float(err[j]), text)
         return worst[1] if worst else "(no input elements)"
 
     def check_transposes(self, t_out: list[Any], ct: list[np.ndarray], k: int,
@@ -680,32 +709,40 @@ def check_grads(f: Callable, args: Sequence[Any], order: int = 1,
     >>> check_grads(lambda x: fnp.sin(x) * x, (np.linspace(0.1, 1, 4, dtype=np.float16),),
     ...             order=2)
 
-    ``args`` is a tuple of arrays or pytrees; integer and boolean leaves are not
-    differentiated. For each of ``directions`` random directions v (components N(0,1) times
-    |x|, reproducible from ``seed``):
+    ``args`` is a tuple of arrays, scalars or pytrees of them; integer and boolean leaves are
+    not differentiated. For each of ``directions`` random directions v (components N(0,1)
+    times |x| elementwise, reproducible from ``seed``):
 
-    * ``"fwd"``: ``functrans.jvp`` must match central finite differences (f(x + h v) -
-      f(x - h v)) / 2h element by element;
-    * ``"rev"``: with a random cotangent u, Re(sum(vjp(u) * v)) must match Re(sum(u * fd));
-    * both: Re(sum(u * jvp(v))) must equal Re(sum(vjp(u) * v)) (the modes are transposes).
+    * ``"fwd"``: ``functrans.jvp`` must match the central difference
+      (f(x + h v) - f(x - h v)) / 2h element by element;
+    * ``"rev"``: with a cotangent u (random, plus a multiple of J v so that the pairing does
+      not cancel), Re(sum(vjp(u) * v)) must match Re(sum(u * difference quotient)); a failure
+      is localized to an input element by finite differences along each element;
+    * both modes: Re(sum(u * jvp(v))) must equal Re(sum(vjp(u) * v)) (they are transposes).
 
-    With ``order`` > 1 the same checks run on the derivatives themselves (the jvp of f as a
-    function of (primals, tangents), and x -> vjp(f, x)(u)), as in ``jax.test_util``.
+    With ``order`` > 1 the checks are repeated on the derivatives (the jvp of f as a function
+    of (primals, tangents), and x -> vjp(f, x)(u)), as ``jax.test_util.check_grads`` does.
 
     Finite differences run on float64 copies of the inputs when ``f`` accepts them (its
-    outputs then come back in float64), so float16/float32 functions are compared with an
-    accurate reference; otherwise in the input dtype with a step suited to it. ``eps`` is the
-    step h (relative to |x|; default: the cube root of the evaluation dtype's machine epsilon,
-    as a power of two). ``rtol`` defaults by dtype (float16 1e-2, float32 1e-4, float64 1e-6;
-    looser when finite differences cannot run in float64); ``atol`` defaults to ``rtol``
-    times the largest value in the compared output plus two ulps of the output's magnitude.
-    Both may be a number or a dict ``{dtype: tolerance}``. An element passes when
-    ``|autodiff - fd| <= atol + rtol * |fd| + noise``, where noise bounds the rounding error
-    of the difference quotient.
+    floating outputs then come back as float64), so float16/float32 functions are compared
+    with an accurate reference; otherwise (f fails on float64, or returns other dtypes) in
+    the input dtype. ``eps`` is the step h, relative to |x| (default: the cube root of the
+    evaluation dtype's machine epsilon, as a power of two: 2**-17 in float64, 1/8 in float16).
 
-    Raises AssertionError saying which side is autodiff and which finite differences, the
-    mode, order, direction, the error and where (output path and element index; for reverse
-    mode also the input element).
+    Tolerances: an element passes when ``|autodiff - fd| <= atol + rtol * |fd| + e``, where
+    e estimates the finite-difference error (a rounding model plus the change of the quotient
+    when the step doubles). ``rtol`` defaults by dtype (see ``default_tolerance``: float16
+    1e-2, float32 1e-4, float64 1e-6; looser when the differences run in the input dtype).
+    ``atol`` defaults to ``rtol / 4`` times the largest magnitude in that output, plus a
+    rounding allowance: 8 ulps of f's magnitude and 4 times f's own rounding error in its
+    dtype (measured against float64), because autodiff is no more accurate than the function.
+    ``rtol``/``atol`` may be numbers or ``{dtype: tolerance}`` dicts. In float16, derivatives
+    wrong by more than a few percent are caught; ill-conditioned float16 functions (such as
+    sin(10 x) for |x| ~ 2) may need a larger ``rtol``.
+
+    Raises AssertionError naming the autodiff and finite-difference sides, the mode, order,
+    direction and seed, the errors and where (output path and element; for reverse mode also
+    the input element); ValueError for bad arguments or nothing to differentiate.
     """
     if not isinstance(order, int) or isinstance(order, bool) or order < 1:
         raise ValueError(f"check_grads: order must be a positive int, got {order!r}")
