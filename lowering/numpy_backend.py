@@ -19,7 +19,7 @@ import numpy as np
 
 from functrans import core
 from functrans.ir import ClosedJaxpr, Eqn, Literal, Var, _Namer, pp_eqn, pp_jaxpr
-from functrans.lowering import numpy_rules, passes, source
+from functrans.lowering import fusion, numpy_rules, passes, source
 
 
 _RESERVED = {"np", "K", "run", "build"}
@@ -107,8 +107,11 @@ def generate(closed: ClosedJaxpr, name: str) -> tuple[str, _Ctx]:
         body.line("_token = _quiet()")
         body.line("try:")
         body.level += 1
-    for eqn in jaxpr.eqns:
-        _emit_eqn(body, ctx, eqn, namer)
+    for item in fusion.fuse(jaxpr):
+        if isinstance(item, fusion.FusionGroup):
+            _emit_group(body, ctx, item, namer)
+        else:
+            _emit_eqn(body, ctx, item, namer)
     outs = ", ".join(ctx.atom(a) for a in jaxpr.outvars)
     body.line(f"return ({outs}{',' if len(jaxpr.outvars) == 1 else ''})")
     if quiet:
@@ -149,17 +152,164 @@ def _as_numpy(x: Any) -> Any:
     return np.asarray(x)
 
 
-def _emit_eqn(w: source.SourceWriter, ctx: _Ctx, eqn: Eqn, namer: _Namer) -> None:
-    ins = [ctx.atom(a) for a in eqn.invars]
+def _expression(ctx: _Ctx, eqn: Eqn, ins: list[str]) -> str:
     rule = numpy_rules.RULES.get(eqn.prim.name)
     expr = rule(ctx, eqn, ins) if rule is not None else None
     if expr is None:
         impl = functools.partial(eqn.prim.impl, **eqn.params)
         expr = f"{ctx.const(impl, f'{eqn.prim.name} impl')}({', '.join(ins)})"
+    return expr
+
+
+def _comment(w: source.SourceWriter, eqn: Eqn, namer: _Namer) -> None:
+    where = f"  ({eqn.source_info})" if eqn.source_info else ""
+    w.comment(pp_eqn(eqn, namer, indent=0).strip().splitlines()[0] + where)
+
+
+def _emit_eqn(w: source.SourceWriter, ctx: _Ctx, eqn: Eqn, namer: _Namer) -> None:
+    ins = [ctx.atom(a) for a in eqn.invars]
+    expr = _expression(ctx, eqn, ins)
     outs = [ctx.name(v) for v in eqn.outvars]
     lhs = ", ".join(outs) if eqn.prim.multiple_results else outs[0]
     if eqn.prim.multiple_results and len(outs) == 1:
         lhs += ","
-    where = f"  ({eqn.source_info})" if eqn.source_info else ""
-    w.comment(pp_eqn(eqn, namer, indent=0).strip().splitlines()[0] + where)
+    _comment(w, eqn, namer)
     w.line(f"{lhs} = {expr}")
+
+
+# --- fusion groups: chunked evaluation ------------------------------------------------------------
+
+# Below this many elements a group runs as plain straight-line NumPy (its temporaries fit in
+# cache anyway). Above it, the group runs over blocks of about CHUNK_BYTES per buffer along
+# the leading axis, with every temporary in a reused block-sized buffer: each ufunc then
+# touches L2-resident memory and no large temporary is ever allocated (anchors/lowering.md
+# section 5 measured 32K-64K float32 elements as the sweet spot on this machine kind).
+CHUNK_THRESHOLD = 1 << 16
+CHUNK_BYTES = 1 << 18  # per block buffer: a handful of them stay inside a 2 MiB L2
+
+
+def _emit_group(w: source.SourceWriter, ctx: _Ctx, group: fusion.FusionGroup,
+                namer: _Namer) -> None:
+    shape = group.shape
+    row = 1
+    for d in shape[1:]:
+        row *= d
+    itemsize = max(v.aval.dtype.itemsize for e in group.eqns for v in e.outvars)
+    chunk_elements = CHUNK_BYTES // itemsize
+    chunkable = (group.size >= CHUNK_THRESHOLD and len(shape) >= 1 and shape[0] > 1
+                 and row <= 4 * chunk_elements)
+    if not chunkable:
+        for eqn in group.all_eqns:
+            _emit_eqn(w, ctx, eqn, namer)
+        return
+    rows = max(1, chunk_elements // max(row, 1))
+    w.comment(f"fused: {len(group.all_eqns)} equations over {shape}, in blocks of {rows} "
+              f"rows")
+    for eqn in group.all_eqns:
+        _comment(w, eqn, namer)
+    outputs = set(group.outputs)
+    # Full-size results and the block buffers that temporaries live in.
+    for v in group.outputs:
+        w.line(f"{ctx.name(v)} = np.empty({_ints(v.aval.shape)}, {ctx.const(v.aval.dtype)})")
+    block_shape = (rows, *shape[1:])
+    last_use = _last_uses(group)
+    free: dict[Any, list[str]] = {}
+    n_buffers = 0
+    buffer_of: dict[Var, str] = {}
+    plan: list[tuple[Eqn, str | None]] = []
+    for i, eqn in enumerate(group.eqns):
+        (v,) = eqn.outvars
+        buf = None
+        if v not in outputs and numpy_rules.ufunc_name(eqn) is not None:
+            pool = free.setdefault(v.aval.dtype, [])
+            if pool:
+                buf = pool.pop()
+            else:
+                buf = f"_buf{n_buffers}"
+                n_buffers += 1
+                w.line(f"{buf} = np.empty({_ints(block_shape)}, {ctx.const(v.aval.dtype)})")
+            buffer_of[v] = buf
+        plan.append((eqn, buf))
+        for a in eqn.invars:
+            if type(a) is Var and a in buffer_of and last_use.get(a) == i:
+                free.setdefault(a.aval.dtype, []).append(buffer_of[a])
+    red = group.reduction
+    red_axes = tuple(red.params["axes"]) if red is not None else ()
+    accumulate = red is not None and 0 in red_axes
+    if accumulate:
+        identity = {"reduce_sum": 0, "reduce_prod": 1, "reduce_max": -np.inf,
+                    "reduce_min": np.inf}[red.prim.name]
+        out_dtype = red.outvars[0].aval.dtype
+        if out_dtype.kind in "iu" and identity in (np.inf, -np.inf):
+            info = np.iinfo(out_dtype)
+            identity = info.min if identity < 0 else info.max
+        acc_init = np.full(red.outvars[0].aval.shape, identity, out_dtype)
+        w.line(f"{ctx.name(red.outvars[0])} = {ctx.const(acc_init, 'reduction identity')}")
+    elif red is not None:
+        v = red.outvars[0]
+        w.line(f"{ctx.name(v)} = np.empty({_ints(v.aval.shape)}, {ctx.const(v.aval.dtype)})")
+    n = shape[0]
+    w.line(f"for _s in range(0, {int(n)}, {int(rows)}):")
+    with w.indent():
+        w.line(f"_e = min(_s + {int(rows)}, {int(n)})")
+        w.line("_k = _e - _s")
+        local: dict[Any, str] = {}
+        # Block views of the inputs that span the leading axis, made once per block.
+        for a in group.inputs:
+            if type(a) is Var and a.aval.shape and len(a.aval.shape) == len(shape) and \
+                    a.aval.shape[0] == n:
+                local[a] = f"_i{ctx.name(a)}"
+                w.line(f"{local[a]} = {ctx.name(a)}[_s:_e]")
+
+        def operand(a: Any) -> str:
+            if type(a) is Var and a in local:
+                return local[a]
+            return ctx.atom(a)  # 0-d or broadcast along the leading axis: the whole value
+
+        for eqn, buf in plan:
+            (v,) = eqn.outvars
+            ins = [operand(a) for a in eqn.invars]
+            ufunc = numpy_rules.ufunc_name(eqn)
+            if v in outputs:
+                target = f"{ctx.name(v)}[_s:_e]"
+                if ufunc is not None:
+                    w.line(f"np.{ufunc}({', '.join(ins)}, out={target})")
+                else:
+                    w.line(f"{target} = {_expression(ctx, eqn, ins)}")
+                local[v] = target
+            elif buf is not None:
+                tmp = f"_t{ctx.name(v)}"
+                w.line(f"{tmp} = np.{ufunc}({', '.join(ins)}, out={buf}[:_k])")
+                local[v] = tmp
+            else:
+                tmp = f"_t{ctx.name(v)}"
+                w.line(f"{tmp} = {_expression(ctx, eqn, ins)}")
+                local[v] = tmp
+        if red is not None:
+            src = operand(red.invars[0])
+            ufunc = {"reduce_sum": "add", "reduce_prod": "multiply", "reduce_max": "maximum",
+                     "reduce_min": "minimum"}[red.prim.name]
+            dtype = ctx.const(red.outvars[0].aval.dtype)
+            part = f"np.{ufunc}.reduce({src}, axis={_ints(red_axes)}, dtype={dtype})"
+            out = ctx.name(red.outvars[0])
+            if accumulate:
+                w.line(f"{out} = np.{ufunc}({out}, {part}, dtype={dtype})")
+            else:
+                w.line(f"{out}[_s:_e] = {part}")
+
+
+def _last_uses(group: fusion.FusionGroup) -> dict[Var, int]:
+    last: dict[Var, int] = {}
+    for i, eqn in enumerate(group.eqns):
+        for a in eqn.invars:
+            if type(a) is Var:
+                last[a] = i
+    if group.reduction is not None:
+        for a in group.reduction.invars:
+            if type(a) is Var:
+                last[a] = len(group.eqns)
+    return last
+
+
+def _ints(values: Any) -> str:
+    return "(" + "".join(f"{int(v)}, " for v in values) + ")"

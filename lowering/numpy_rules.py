@@ -36,12 +36,25 @@ def _out_dtype(eqn: Eqn) -> np.dtype:
     return eqn.outvars[0].aval.dtype
 
 
+_UFUNCS: dict[str, tuple[str, str]] = {}  # primitive -> (NumPy ufunc name, dtype kinds)
+
+
 def _ufunc(np_name: str, kinds: str = "biufc") -> Rule:
     def rule(ctx: Any, eqn: Eqn, ins: list[str]) -> str | None:
         if _in_dtype(eqn).kind not in kinds:
             return None
         return f"np.{np_name}({', '.join(ins)})"
     return rule
+
+
+def ufunc_name(eqn: Eqn) -> str | None:
+    """The NumPy ufunc that computes ``eqn`` exactly (so it can write into ``out=``)."""
+    entry = _UFUNCS.get(eqn.prim.name)
+    if entry is None or _in_dtype(eqn).kind not in entry[1]:
+        return None
+    if eqn.prim.name == "div" and _in_dtype(eqn).kind not in "fc":
+        return None
+    return entry[0]
 
 
 for _prim, _np, _kinds in [
@@ -63,6 +76,9 @@ for _prim, _np, _kinds in [
     ("gt", "greater", "biuf"), ("ge", "greater_equal", "biuf"), ("pow", "power", "fc"),
 ]:
     RULES[_prim] = _ufunc(_np, _kinds)
+    _UFUNCS[_prim] = (_np, _kinds)
+_UFUNCS["div"] = ("true_divide", "fc")
+_UFUNCS["rem"] = ("fmod", "f")
 
 
 def _special(fn: Callable) -> Rule:

@@ -4,6 +4,8 @@
   derivative calls) into their parent;
 * ``simplify``: algebraic identities (x*1, x+0, neg(neg x), same-dtype converts, identity
   reshapes/transposes/broadcasts, small integer_pow as multiplies);
+* ``fold_scalar_broadcasts``: broadcasts of scalar constants folded into their elementwise
+  consumers;
 * ``fold_constants``: evaluate equations whose inputs are all known, up to a size cap;
 * ``cse``: share equations with the same primitive, params and inputs;
 * ``dce``: drop equations whose results nobody uses.
@@ -202,6 +204,65 @@ def _expand_integer_pow(eqn: Eqn, ins: list) -> list[Eqn]:
     return out
 
 
+# --- broadcasts folded into consumers -------------------------------------------------------------
+
+_ELEMENTWISE = frozenset({"unary", "binary", "compare", "logical", "select", "convert"})
+
+
+def fold_scalar_broadcasts(closed: ClosedJaxpr) -> ClosedJaxpr:
+    """An elementwise operand that is a broadcast scalar constant becomes the 0-d constant
+    itself (lax broadcasts 0-d operands), and an elementwise op whose operands are all
+    broadcast scalars becomes the broadcast of the op applied to the scalars. So a
+    cotangent of ones (the backward pass of ``sum``) costs no array pass at all."""
+    jaxpr = closed.jaxpr
+    scalar_of: dict[Var, Literal] = {}  # var -> the 0-d literal it is a broadcast of
+    env: dict[Var, Any] = {}
+    eqns: list[Eqn] = []
+
+    def read(a: Any) -> Any:
+        return env.get(a, a) if type(a) is Var else a
+
+    from functrans.primitives.structural import broadcast_in_dim_p
+    for eqn in jaxpr.eqns:
+        ins = [read(a) for a in eqn.invars]
+        name, fam = eqn.prim.name, eqn.prim.family
+        if name == "broadcast_in_dim" and type(ins[0]) is Literal and not ins[0].aval.shape:
+            scalar_of[eqn.outvars[0]] = ins[0]
+        elif (fam in _ELEMENTWISE and not eqn.prim.multiple_results
+              and any(type(a) is Var and a in scalar_of for a in ins)):
+            out = eqn.outvars[0]
+            full = [a for a in ins if not (type(a) is Literal or a in scalar_of)
+                    and a.aval.shape == out.aval.shape]
+            scalars = [scalar_of.get(a, a) if type(a) is Var else a for a in ins]
+            if full and all(type(a) is Literal or a.aval.shape in ((), out.aval.shape)
+                            for a in scalars) and name not in ("select_n", "safe_select_n",
+                                                                "clamp"):
+                eqns.append(Eqn(eqn.prim, scalars, eqn.outvars, eqn.params, eqn.source_info))
+                continue
+            if not full and all(type(a) is Literal for a in scalars):
+                value = _fold_scalar(eqn, scalars)
+                if value is not None:
+                    lit = Literal(value, core.ShapedArray((), out.aval.dtype, out.aval.weak_type))
+                    scalar_of[out] = lit
+                    eqns.append(Eqn(broadcast_in_dim_p, [lit], [out],
+                                    {"shape": out.aval.shape, "broadcast_dimensions": ()},
+                                    eqn.source_info))
+                    continue
+        eqns.append(Eqn(eqn.prim, ins, eqn.outvars, eqn.params, eqn.source_info))
+    outvars = [read(a) for a in jaxpr.outvars]
+    return ClosedJaxpr(Jaxpr(jaxpr.constvars, jaxpr.invars, outvars, eqns, jaxpr.debug),
+                       closed.consts)
+
+
+def _fold_scalar(eqn: Eqn, scalars: list[Literal]) -> Any:
+    try:
+        with core.set_current_trace(None):
+            out = eqn.prim.bind(*[a.val for a in scalars], **eqn.params)
+    except Exception:  # noqa: BLE001 - keep the equation; it will raise at run time
+        return None
+    return np.asarray(out)[()]
+
+
 # --- constant folding ---------------------------------------------------------------------------
 
 
@@ -304,6 +365,8 @@ def dce(closed: ClosedJaxpr) -> ClosedJaxpr:
 
 PASSES: list[tuple[str, Callable[[ClosedJaxpr], ClosedJaxpr]]] = [
     ("inline", inline_calls),
+    ("simplify", simplify),
+    ("fold_scalar_broadcasts", fold_scalar_broadcasts),
     ("simplify", simplify),
     ("fold_constants", fold_constants),
     ("cse", cse),
