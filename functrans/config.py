@@ -65,6 +65,10 @@ log_compiles = _Option(
     "log_compiles", _env_flag("FUNCTRANS_LOG_COMPILES"),
     "print each jit compilation: why it happened and how long each phase took "
     "(FUNCTRANS_LOG_COMPILES)")
+persistent_cache = _Option(
+    "persistent_cache", os.environ.get("FUNCTRANS_PERSISTENT_CACHE", "1") != "0",
+    "write generated modules to the on-disk cache, so later processes reuse them "
+    "(FUNCTRANS_PERSISTENT_CACHE=0 keeps them in memory)")
 traceback_filtering = _Option(
     "traceback_filtering", os.environ.get("FUNCTRANS_TRACEBACK_FILTERING", "on") != "off",
     "hide functrans-internal frames from user-facing errors (FUNCTRANS_TRACEBACK_FILTERING)")

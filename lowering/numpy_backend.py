@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from functrans import core
+from functrans import config, core
 from functrans.ir import ClosedJaxpr, Eqn, Literal, Var, _Namer, pp_eqn, pp_jaxpr
 from functrans.lowering import fusion, numpy_rules, passes, source
 
@@ -85,7 +85,8 @@ def compile_numpy(closed: ClosedJaxpr, name: str = "f") -> Executable:
     t2 = time.perf_counter()
     module, path, found = source.load_module(
         "numpy", src, {"function": name, "n_eqns": len(optimized.eqns),
-                       "constants": ctx.const_notes})
+                       "constants": ctx.const_notes},
+        persist=config.persistent_cache.value)
     run = module.build(ctx.consts)
     t3 = time.perf_counter()
     timings = {"passes": t1 - t0, "codegen": t2 - t1, "load": t3 - t2}

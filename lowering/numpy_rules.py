@@ -230,6 +230,8 @@ def _transpose(ctx: Any, eqn: Eqn, ins: list[str]) -> str:
 
 
 def _index_expr(pieces: list[str]) -> str:
+    if not pieces:
+        return "[()]"
     return "[" + ", ".join(pieces) + ("," if len(pieces) == 1 else "") + "]"
 
 
@@ -253,7 +255,8 @@ def _concatenate(ctx: Any, eqn: Eqn, ins: list[str]) -> str:
 
 def _dot_general(ctx: Any, eqn: Eqn, ins: list[str]) -> str | None:
     (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
-    if eqn.params.get("preferred_element_type") not in (None, _out_dtype(eqn)):
+    preferred = eqn.params.get("preferred_element_type")
+    if preferred is not None and preferred != _in_dtype(eqn):  # (dtype == None is True!)
         return None
     la, ra = eqn.invars[0].aval, eqn.invars[1].aval
     if _in_dtype(eqn).kind == "b":

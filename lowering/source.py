@@ -13,10 +13,8 @@ Imports only the standard library.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
-import sys
 import tempfile
 import threading
 import time
@@ -105,15 +103,21 @@ def _paths(backend: str, key: str) -> tuple[str, str]:
     return os.path.join(directory, f"{key}.py"), os.path.join(directory, f"{key}.json")
 
 
-def load_module(backend: str, source: str, metadata: dict[str, Any]) -> tuple[types.ModuleType,
-                                                                               str, bool]:
-    """Import ``source`` from the cache (writing it first if absent or corrupted).
+def load_module(backend: str, source: str, metadata: dict[str, Any], persist: bool = True
+                ) -> tuple[types.ModuleType, str, bool]:
+    """Load ``source`` as a module, through the on-disk cache when ``persist``.
 
-    Returns (module, file path, whether the file was already there). A file whose content does
-    not match its name (a torn or tampered write) is rewritten, never trusted.
+    Returns (module, file path or "", whether the file was already there). The source is
+    compiled before anything is written (a module that does not compile is a functrans bug and
+    must never reach the cache), and a cached file whose content does not match its name (a
+    torn or tampered write) is rewritten, never trusted. Tracebacks show the cached file's
+    lines.
     """
     key = content_key(backend, FORMAT_VERSION, source)
+    if not persist:
+        return _exec_module(source, f"<functrans-{backend}-{key[:12]}>"), "", False
     path, meta_path = _paths(backend, key)
+    code = compile(source, path, "exec")
     found = False
     try:
         with open(path, encoding="utf-8") as f:
@@ -132,16 +136,9 @@ def load_module(backend: str, source: str, metadata: dict[str, Any]) -> tuple[ty
     except OSError:
         # A read-only or full disk must not break jit: fall back to an in-memory module.
         return _exec_module(source, f"<functrans-{backend}-{key[:12]}>"), "", False
-    name = f"functrans_generated_{backend}_{key[:24]}"
-    module = sys.modules.get(name)
-    if module is not None and getattr(module, "__file__", None) == path:
-        return module, path, found
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        return _exec_module(source, path), path, found
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    sys.modules[name] = module
+    module = types.ModuleType(f"functrans_generated_{backend}_{key[:24]}")
+    module.__file__ = path
+    exec(code, module.__dict__)  # noqa: S102 - our own generated code
     return module, path, found
 
 

@@ -323,3 +323,22 @@ def test_every_primitive_has_each_rule_or_a_known_gap(prop):
     missing = [p.name for p in all_primitives()
                if getattr(p, prop) is None and not gap(p.name, prop)]
     assert not missing, f"primitives without a {prop} rule and no KNOWN_GAPS entry: {missing}"
+
+
+# --- lowering: the NumPy backend ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c[0].name not in NO_SAMPLES],
+                         ids=case_id)
+def test_numpy_backend_matches_impl(case):
+    """jit of every primitive (its generated NumPy code) equals its impl on every sample."""
+    prim, dtype = case
+    for ex in prim.sample(dtype):
+        def f(*args, ex=ex):
+            return prim.bind(*args, **ex.params)
+
+        with ft.config.persistent_cache(False):  # thousands of modules: keep them in memory
+            got = as_list(ft.jit(f)(*ex.args), prim)
+        want = as_list(prim.impl(*ex.args, **ex.params), prim)
+        for g, w in zip(got, want, strict=True):
+            assert_same_values(g, w, f"{prim.name} {describe(ex)} under jit")
