@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from functrans.primitives.collectives import *  # noqa: F401,F403
 from functrans.primitives.contraction import *  # noqa: F401,F403
+from functrans.primitives.convolution import *  # noqa: F401,F403
 from functrans.primitives.cumulative import *  # noqa: F401,F403
 from functrans.primitives.elementwise import *  # noqa: F401,F403
+from functrans.primitives.fft import *  # noqa: F401,F403
 from functrans.primitives.elementwise import abs_ as abs  # noqa: F401
 from functrans.primitives.elementwise import complex_ as complex  # noqa: F401
 from functrans.primitives.elementwise import max_ as max  # noqa: F401
@@ -21,6 +23,7 @@ from functrans.primitives.indexing import *  # noqa: F401,F403
 from functrans.primitives.reductions import *  # noqa: F401,F403
 from functrans.primitives.sorting import *  # noqa: F401,F403
 from functrans.primitives.structural import *  # noqa: F401,F403
+from functrans.primitives.windowed import *  # noqa: F401,F403
 from functrans.primitives.slicing import *  # noqa: F401,F403
 from functrans.primitives.slicing import slice_ as slice  # noqa: F401
 
