@@ -308,7 +308,7 @@ class JittedFunction:
 
     def _key_general(self, args: tuple, kwargs: dict) -> tuple[Any, list, tuple, tuple]:
         if self.static_argnums:
-            nums = api_util.normalize_argnums("jit", self.static_argnums, len(args))
+            nums = self._static_nums(len(args))
             statics = tuple(args[i] for i in nums)
             args = tuple(a for i, a in enumerate(args) if i not in nums)
         else:
@@ -365,9 +365,14 @@ class JittedFunction:
                   file=sys.stderr)
         return entry
 
+    def _static_nums(self, nargs: int) -> tuple[int, ...]:
+        # Arguments named static may be passed by keyword: then their position is absent.
+        return api_util.normalize_argnums(
+            "jit", tuple(i for i in self.static_argnums if i < nargs or i < 0), nargs)
+
     def _trace(self, args: tuple, kwargs: dict, leaves: list, sigs: tuple
                ) -> tuple[ClosedJaxpr, Any]:
-        nums = api_util.normalize_argnums("jit", self.static_argnums, len(args))
+        nums = self._static_nums(len(args))
         static_vals = [args[i] for i in nums]
         static_kw = {k: kwargs[k] for k in self.static_argnames if k in kwargs}
         dyn_args = tuple(a for i, a in enumerate(args) if i not in nums)
@@ -607,9 +612,29 @@ def jit(fun: Callable | None = None, *, static_argnums: int | Sequence[int] = ()
     nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
     names = (static_argnames,) if isinstance(static_argnames, str) else tuple(static_argnames)
     donate = (donate_argnums,) if isinstance(donate_argnums, int) else tuple(donate_argnums)
-    params = _signature_params(fun)
-    if params is not None:
-        for name in names:
-            if name in params and params.index(name) not in nums:
-                nums = nums + (params.index(name),)  # static whether passed by position or name
+    positional = _positional_params(fun)
+    try:
+        has_varargs = any(p.kind is p.VAR_POSITIONAL
+                          for p in inspect.signature(fun).parameters.values())
+    except (TypeError, ValueError):
+        has_varargs = True
+    if positional and not has_varargs:
+        for i in nums:
+            if not -len(positional) <= i < len(positional):
+                raise ValueError(
+                    f"functrans.jit: static_argnums={nums} refers to argument {i}, but "
+                    f"{errors.function_location(fun)} takes {len(positional)} positional "
+                    f"argument{'s' if len(positional) != 1 else ''}")
+    for name in names:
+        if name in positional and positional.index(name) not in nums:
+            nums = nums + (positional.index(name),)  # static by position or by name
     return JittedFunction(fun, nums, names, donate, backend)
+
+
+def _positional_params(fun: Callable) -> list[str]:
+    try:
+        params = inspect.signature(fun).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [p.name for p in params
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
