@@ -20,6 +20,8 @@ from functrans.primitives.elementwise import min_ as min  # noqa: F401
 from functrans.primitives.elementwise import pow_ as pow  # noqa: F401
 from functrans.primitives.elementwise import round_ as round  # noqa: F401
 from functrans.primitives.indexing import *  # noqa: F401,F403
+from functrans.primitives import linalg  # noqa: F401  (lax.linalg.qr, as in JAX)
+from functrans.primitives.linalg import *  # noqa: F401,F403
 from functrans.primitives.reductions import *  # noqa: F401,F403
 from functrans.primitives.sorting import *  # noqa: F401,F403
 from functrans.primitives.structural import *  # noqa: F401,F403

@@ -231,8 +231,9 @@ def _emit_group(w: source.SourceWriter, ctx: _Ctx, group: fusion.FusionGroup,
                 w.line(f"{buf} = np.empty({_ints(block_shape)}, {ctx.const(v.aval.dtype)})")
             buffer_of[v] = buf
         plan.append((eqn, buf))
-        for a in eqn.invars:
-            if type(a) is Var and a in buffer_of and last_use.get(a) == i:
+        # (A value read twice by one equation, like x in x*x, is released once.)
+        for a in dict.fromkeys(a for a in eqn.invars if type(a) is Var):
+            if a in buffer_of and last_use.get(a) == i:
                 free.setdefault(a.aval.dtype, []).append(buffer_of[a])
     red = group.reduction
     red_axes = tuple(red.params["axes"]) if red is not None else ()

@@ -59,7 +59,7 @@ def programs(draw):
     return program
 
 
-@settings(max_examples=25)
+@settings(max_examples=50)
 @given(programs(), st.sampled_from([(7,), (3, 5), (70_000,), (300, 300)]),
        st.sampled_from([np.float32, np.float64]))
 def test_jit_equals_eager_on_random_programs(program, shape, dtype):

@@ -16,7 +16,7 @@ from functrans.dtypes import (  # noqa: F401
     uint8, uint16, uint32, uint64,
 )
 from functrans.numpy import _methods  # noqa: F401  (installs operators on Array and Tracer)
-from functrans.numpy import fft  # noqa: F401
+from functrans.numpy import fft, linalg  # noqa: F401
 from functrans.numpy._contraction import *  # noqa: F401,F403
 from functrans.numpy._creation import *  # noqa: F401,F403
 from functrans.numpy._reductions import *  # noqa: F401,F403
