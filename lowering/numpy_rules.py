@@ -276,7 +276,41 @@ def _dot_general(ctx: Any, eqn: Eqn, ins: list[str]) -> str | None:
         return f"np.matmul({a}, {b})"
     if nb == 0 and la.ndim == 2 and ra.ndim == 1 and tuple(lc) == (1,) and tuple(rc) == (0,):
         return f"np.matmul({a}, {b})"
-    return None
+    return _dot_general_any(eqn, a, b)
+
+
+def _dot_general_any(eqn: Eqn, a: str, b: str) -> str:
+    """Any dot_general as transposes, reshapes and one matmul, all worked out now (the impl
+    would redo that bookkeeping on every call). With nothing to contract (an outer product,
+    e.g. per-example weight gradients) it is a broadcast multiply instead."""
+    (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
+    ls, rs = eqn.invars[0].aval.shape, eqn.invars[1].aval.shape
+    lf = [d for d in range(len(ls)) if d not in lc and d not in lb]
+    rf = [d for d in range(len(rs)) if d not in rc and d not in rb]
+    batch = [ls[d] for d in lb]
+    lfree, rfree = [ls[d] for d in lf], [rs[d] for d in rf]
+    k = 1
+    for d in lc:
+        k *= ls[d]
+    out_shape = eqn.outvars[0].aval.shape
+    lhs = f"np.transpose({a}, {_ints([*lb, *lf, *lc])})"
+    rhs = f"np.transpose({b}, {_ints([*rb, *rf, *rc])})"
+    if k == 1:
+        lhs_b = f"np.reshape({lhs}, {_ints([*batch, *lfree, *[1] * len(rfree)])})"
+        rhs_b = f"np.reshape({rhs}, {_ints([*batch, *[1] * len(lfree), *rfree])})"
+        return f"np.multiply({lhs_b}, {rhs_b})"
+    bsz = 1
+    for d in batch:
+        bsz *= d
+    m = 1
+    for d in lfree:
+        m *= d
+    n = 1
+    for d in rfree:
+        n *= d
+    lhs3 = f"np.reshape({lhs}, {_ints([bsz, m, k])})"
+    rhs3 = f"np.swapaxes(np.reshape({rhs}, {_ints([bsz, n, k])}), 1, 2)"
+    return f"np.reshape(np.matmul({lhs3}, {rhs3}), {_ints(out_shape)})"
 
 
 RULES.update({

@@ -11,6 +11,8 @@ KNOWN_GAPS: dict[tuple[str, str], str] = {
     ("pmax", "jvp"): "derivative of a maximum across the mapped axis not written yet",
     ("pmin", "jvp"): "derivative of a minimum across the mapped axis not written yet",
     ("custom_lin", "jvp"): "second-order forward mode through a custom_vjp function",
+    ("random_gamma_grad", "jvp"): "second derivative of gamma samples in a (d2x/da2) not "
+                                  "written yet",
 }
 
 
@@ -24,6 +26,9 @@ NOT_FINITE_DIFFERENCES: dict[str, str] = {
     "stop_gradient": "identity whose derivative is defined to be zero",
     "bitcast_convert_type": "reinterprets bits; the derivative is defined to be zero",
     "reduce_precision": "rounding (piecewise constant) is differentiated as the identity",
+    "random_gamma": "its derivative is the implicit reparameterization dx/da of the gamma CDF, "
+                    "not the pathwise derivative of the rejection sampler; tests/test_random.py "
+                    "checks it against finite differences of the CDF",
 }
 
 # Internal primitives that cannot be evaluated on their own, so they have no samples; their

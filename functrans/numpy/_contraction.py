@@ -32,10 +32,15 @@ def matmul(a: Any, b: Any, /) -> Any:
         raise ValueError("functrans.numpy.matmul: operands must be at least 1-dimensional "
                          f"(got shapes {sa} and {sb}); use multiply for scalars")
     a_vec, b_vec = len(sa) == 1, len(sb) == 1
-    if a_vec:
-        a, sa = reshape(a, (1, sa[0])), (1, sa[0])
-    if b_vec:
-        b, sb = reshape(b, (sb[0], 1)), (sb[0], 1)
+    if a_vec or b_vec:
+        # A vector operand contracts directly (no (1, n) reshape): vmap of x @ W then stays a
+        # plain matrix product.
+        ca, cb = len(sa) - 1, (0 if b_vec else len(sb) - 2)
+        if sa[ca] != sb[cb]:
+            raise ShapeError(
+                f"functrans.numpy.matmul: contracted dimensions differ: {describe(a)} and "
+                f"{describe(b)} ({sa[ca]} vs {sb[cb]})")
+        return lax.dot_general(a, b, (((ca,), (cb,)), ((), ())))
     if sa[-1] != sb[-2]:
         raise ShapeError(
             f"functrans.numpy.matmul: contracted dimensions differ: {describe(a)} has "
@@ -92,12 +97,6 @@ def matmul(a: Any, b: Any, /) -> Any:
     present = [i for i in range(nb) if i in order]
     if len(present) != nb:
         out = reshape(out, full_batch + tuple(out_shape[len(present):]))
-    if a_vec and b_vec:
-        return reshape(out, shape_of(out)[:-2])
-    if a_vec:
-        return lax.squeeze(out, (len(shape_of(out)) - 2,))
-    if b_vec:
-        return lax.squeeze(out, (len(shape_of(out)) - 1,))
     return out
 
 
