@@ -16,8 +16,16 @@ from functrans import config, lax
 from functrans import dtypes as dt
 from functrans import numpy as fnp
 from functrans.random._args import (
-    Shape, as_dtype, broadcast_shape, check_shape, float_dtype, int_dtype, linalg_fn, shape_arg,
-    shape_of, split_list,
+    Shape,
+    as_dtype,
+    broadcast_shape,
+    check_shape,
+    float_dtype,
+    int_dtype,
+    linalg_fn,
+    shape_arg,
+    shape_of,
+    split_list,
 )
 from functrans.random._primitives import random_gamma, random_poisson
 from functrans.random._samplers import normal_any, normal_real, rademacher, uniform_in, unit_floats

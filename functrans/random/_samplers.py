@@ -23,8 +23,17 @@ from functrans import numpy as fnp
 from functrans.core import Array
 from functrans.random import _threefry as tf
 from functrans.random._args import (
-    Shape, as_dtype, broadcast_shape, check_shape, float_dtype, int_dtype, is_value, linalg_fn,
-    shape_arg, shape_of, split_list,
+    Shape,
+    as_dtype,
+    broadcast_shape,
+    check_shape,
+    float_dtype,
+    int_dtype,
+    is_value,
+    linalg_fn,
+    shape_arg,
+    shape_of,
+    split_list,
 )
 from functrans.random._threefry import U32, UINT_DTYPES, check_key, traced, wrap
 
