@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from functrans import config
 from functrans import dtypes as dt
 from functrans import errors
 from functrans.errors import SourceInfo
@@ -530,10 +531,31 @@ def eval_primitive(prim: Any, args: Sequence[Any], params: dict) -> Any:
     vals = [to_numpy(a) for a in args]
     out_aval = prim.abstract_eval(*map(get_aval, args), **params)
     out = prim.impl(*vals, **params)
+    if _debug_nans.get():
+        _check_nans(prim, vals, out if prim.multiple_results else [out])
     if prim.multiple_results:
         return [Array._wrap(_owned(np.asarray(o), vals), a.weak_type)
                 for o, a in zip(out, out_aval, strict=True)]
     return Array._wrap(_owned(np.asarray(out), vals), out_aval.weak_type)
+
+
+_debug_nans = config.debug_nans._var
+
+
+def _has_nan(x: Any) -> bool:
+    x = np.asarray(x)
+    return x.dtype.kind in "fc" and bool(np.isnan(x).any())
+
+
+def _check_nans(prim: Any, vals: Sequence[Any], outs: Sequence[Any]) -> None:
+    """``config.debug_nans`` in eager mode: the first primitive that turns NaN-free inputs
+    into a NaN raises, naming itself and the user's source line."""
+    if any(_has_nan(o) for o in outs) and not any(_has_nan(v) for v in vals):
+        where = errors.user_frame(2)
+        raise FloatingPointError(
+            f"functrans.config.debug_nans: primitive '{prim.name}' produced a NaN from "
+            f"NaN-free inputs" + (f" at {where}" if where else "") + ". Turn debug_nans off "
+            f"to get NaNs silently, as NumPy does.")
 
 
 def concrete_or_none(x: Any) -> Any:

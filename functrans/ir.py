@@ -225,6 +225,19 @@ def subjaxprs(jaxpr: Jaxpr) -> Iterator[Jaxpr]:
                 yield sub.jaxpr if isinstance(sub, ClosedJaxpr) else sub
 
 
+def has_effects(eqn: Eqn) -> bool:
+    """Whether ``eqn`` has a side effect (an effectful primitive, or one inside a sub-jaxpr
+    such as a jit body or a loop body): such equations are never removed, merged or folded."""
+    if eqn.prim.effectful:
+        return True
+    for p in eqn.params.values():
+        for sub in _sub_jaxprs(p):
+            body = sub.jaxpr if isinstance(sub, ClosedJaxpr) else sub
+            if any(has_effects(e) for e in body.eqns):
+                return True
+    return False
+
+
 # --- printing -----------------------------------------------------------------------------------
 
 
@@ -344,7 +357,7 @@ def dce_jaxpr(jaxpr: Jaxpr) -> Jaxpr:
     live: set[Var] = {v for v in jaxpr.outvars if type(v) is Var}
     kept = []
     for eqn in reversed(jaxpr.eqns):
-        if eqn.prim.effectful or any(v in live for v in eqn.outvars):
+        if any(v in live for v in eqn.outvars) or has_effects(eqn):
             kept.append(eqn)
             live.update(a for a in eqn.invars if type(a) is Var)
     if len(kept) == len(jaxpr.eqns):

@@ -7,6 +7,7 @@ inside the family files, e.g. ``abs_`` -> ``lax.abs``).
 
 from __future__ import annotations
 
+from functrans.primitives.callback import *  # noqa: F401,F403
 from functrans.primitives.collectives import *  # noqa: F401,F403
 from functrans.primitives.contraction import *  # noqa: F401,F403
 from functrans.primitives.convolution import *  # noqa: F401,F403

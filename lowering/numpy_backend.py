@@ -171,6 +171,10 @@ def _emit_eqn(w: source.SourceWriter, ctx: _Ctx, eqn: Eqn, namer: _Namer) -> Non
     ins = [ctx.atom(a) for a in eqn.invars]
     expr = _expression(ctx, eqn, ins)
     outs = [ctx.name(v) for v in eqn.outvars]
+    if not outs:  # an effect (debug_callback): a statement
+        _comment(w, eqn, namer)
+        w.line(expr)
+        return
     lhs = ", ".join(outs) if eqn.prim.multiple_results else outs[0]
     if eqn.prim.multiple_results and len(outs) == 1:
         lhs += ","

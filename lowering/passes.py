@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from functrans import core
-from functrans.ir import ClosedJaxpr, Eqn, Jaxpr, Literal, Var, dce_jaxpr
+from functrans.ir import ClosedJaxpr, Eqn, Jaxpr, Literal, Var, dce_jaxpr, has_effects
 
 FOLD_MAX_ELEMENTS = 1 << 16  # constant folding never creates constants larger than this
 
@@ -274,10 +274,10 @@ def fold_constants(closed: ClosedJaxpr, max_elements: int = FOLD_MAX_ELEMENTS) -
     constvars, consts = list(jaxpr.constvars), list(closed.consts)
     eqns: list[Eqn] = []
     for eqn in jaxpr.eqns:
-        foldable = (not eqn.prim.effectful and eqn.prim.family not in ("call", "custom",
-                                                                        "collective", "random")
+        foldable = (eqn.prim.family not in ("call", "custom", "collective", "random")
                     and all(type(a) is Literal or a in known for a in eqn.invars)
-                    and all(v.aval.size <= max_elements for v in eqn.outvars))
+                    and all(v.aval.size <= max_elements for v in eqn.outvars)
+                    and not has_effects(eqn))
         if foldable:
             try:
                 vals = [a.val if type(a) is Literal else known[a] for a in eqn.invars]
@@ -334,7 +334,7 @@ def cse(closed: ClosedJaxpr) -> ClosedJaxpr:
     for eqn in jaxpr.eqns:
         ins = [read(a) for a in eqn.invars]
         key = None
-        if not eqn.prim.effectful and eqn.prim.name not in ("remat", "custom_lin"):
+        if eqn.prim.name not in ("remat", "custom_lin") and not has_effects(eqn):
             try:
                 key = (eqn.prim.name, tuple(sorted((k, _param_key(v))
                                                    for k, v in eqn.params.items())),
