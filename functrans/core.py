@@ -29,6 +29,9 @@ from functrans.errors import SourceInfo
 # --- abstract values ----------------------------------------------------------------------------
 
 
+_STR_SHORT: dict[tuple, str] = {}  # ShapedArray.str_short, memoized (printing is hot in codegen)
+
+
 class ShapedArray:
     """The type of an array value: ``shape``, ``dtype`` and ``weak_type``."""
 
@@ -58,7 +61,14 @@ class ShapedArray:
 
     def str_short(self) -> str:
         """``f32[3,4]``: the form used in jaxprs and error messages."""
-        return f"{dt.short_name(self.dtype)}[{','.join(map(str, self.shape))}]"
+        key = (self.dtype, self.shape)
+        text = _STR_SHORT.get(key)
+        if text is None:
+            if len(_STR_SHORT) > 4096:
+                _STR_SHORT.clear()
+            text = _STR_SHORT[key] = (f"{dt.short_name(self.dtype)}"
+                                      f"[{','.join(map(str, self.shape))}]")
+        return text
 
     def __eq__(self, other: object) -> bool:
         return (type(other) is ShapedArray and self.shape == other.shape
@@ -555,7 +565,7 @@ def _check_nans(prim: Any, vals: Sequence[Any], outs: Sequence[Any]) -> None:
         raise FloatingPointError(
             f"functrans.config.debug_nans: primitive '{prim.name}' produced a NaN from "
             f"NaN-free inputs" + (f" at {where}" if where else "") + ". Turn debug_nans off "
-            f"to get NaNs silently, as NumPy does.")
+            "to get NaNs silently, as NumPy does.")
 
 
 def concrete_or_none(x: Any) -> Any:

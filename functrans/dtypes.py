@@ -47,7 +47,8 @@ _SUPPORTED = frozenset(ALL) | {float0}
 
 def short_name(dtype: np.dtype) -> str:
     """``float32`` -> ``f32``, as used in printed jaxprs."""
-    return _SHORT.get(dtype, str(dtype))
+    name = _SHORT.get(dtype)
+    return name if name is not None else str(dtype)
 
 
 def canonicalize(dtype: Any) -> np.dtype:

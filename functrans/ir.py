@@ -328,13 +328,17 @@ def _unclose(j: Jaxpr | ClosedJaxpr) -> Jaxpr:
     return j.jaxpr if isinstance(j, ClosedJaxpr) else j
 
 
-def pp_jaxpr(jaxpr: Jaxpr, name: _Namer, indent: int = 0, lead: bool = False) -> str:
-    """JAX-style text. ``indent`` is the column of the closing ``in``-line's parent."""
+def pp_jaxpr(jaxpr: Jaxpr, name: _Namer, indent: int = 0, lead: bool = False,
+             record: dict[int, str] | None = None) -> str:
+    """JAX-style text. ``indent`` is the column of the closing ``in``-line's parent.
+    ``record``, if given, receives each top-level equation's text keyed by ``id(eqn)``."""
     pad = " " * indent
     consts = " ".join(_binder(v, name) for v in jaxpr.constvars)
     invars = " ".join(_binder(v, name) for v in jaxpr.invars)
     head = f"{{ lambda {consts}; {invars}. let" if consts else f"{{ lambda ; {invars}. let"
     eqn_lines = [pp_eqn(e, name, indent + 4) for e in jaxpr.eqns]
+    if record is not None:
+        record.update(zip(map(id, jaxpr.eqns), eqn_lines, strict=True))
     outs = ", ".join(_atom(a, name) for a in jaxpr.outvars)
     outs = f"({outs},)" if len(jaxpr.outvars) == 1 else f"({outs})"
     start = pad if lead else ""

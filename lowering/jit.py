@@ -246,6 +246,8 @@ class CacheMiss(NamedTuple):
 
     signature: str
     reason: str
+    # Seconds per compile phase (trace, passes, codegen, load), filled in as they happen.
+    timings: dict[str, float]
 
 
 class CacheInfo(NamedTuple):
@@ -350,7 +352,7 @@ class JittedFunction:
         entry = _Entry(opened, [_as_value(c) for c in closed.consts], out_tree,
                        {"trace": t1 - t0}, getattr(self.fun, "__name__", "f"))
         signature = _describe_signature(self._sig_params, args, kwargs, leaves, sigs, statics)
-        self._misses.append(CacheMiss(signature, reason))
+        self._misses.append(CacheMiss(signature, reason, entry.timings))
         if any(isinstance(c, Tracer) for c in closed.consts):
             # A closure over a tracer of an enclosing transformation: valid only now.
             return entry

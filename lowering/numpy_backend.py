@@ -34,6 +34,7 @@ class _Ctx:
         self._const_ids: dict[int, str] = {}
         self.names: dict[Var, str] = {}
         self.namer = namer
+        self.eqn_texts: dict[int, str] = {}  # id(eqn) -> its text in the module's header
 
     def const(self, value: Any, note: str = "") -> str:
         key = id(value)
@@ -97,8 +98,10 @@ def generate(closed: ClosedJaxpr, name: str) -> tuple[str, _Ctx]:
     """The module source and its constants table."""
     jaxpr = closed.jaxpr
     namer = _Namer()
-    header = pp_jaxpr(jaxpr, namer)  # names every variable, in print order
+    texts: dict[int, str] = {}
+    header = pp_jaxpr(jaxpr, namer, record=texts)  # names every variable, in print order
     ctx = _Ctx(namer)
+    ctx.eqn_texts.update(texts)
     for v, c in zip(jaxpr.constvars, closed.consts, strict=True):
         ctx.names[v] = ctx.const(_as_numpy(c), f"captured {v.aval.str_short()}")
     body = source.SourceWriter()
@@ -162,9 +165,10 @@ def _expression(ctx: _Ctx, eqn: Eqn, ins: list[str]) -> str:
     return expr
 
 
-def _comment(w: source.SourceWriter, eqn: Eqn, namer: _Namer) -> None:
+def _comment(w: source.SourceWriter, ctx: _Ctx, eqn: Eqn) -> None:
     where = f"  ({eqn.source_info})" if eqn.source_info else ""
-    w.comment(pp_eqn(eqn, namer, indent=0).strip().splitlines()[0] + where)
+    text = ctx.eqn_texts.get(id(eqn)) or pp_eqn(eqn, ctx.namer, indent=0)
+    w.comment(text.strip().split("\n", 1)[0] + where)
 
 
 def _emit_eqn(w: source.SourceWriter, ctx: _Ctx, eqn: Eqn, namer: _Namer) -> None:
@@ -172,13 +176,13 @@ def _emit_eqn(w: source.SourceWriter, ctx: _Ctx, eqn: Eqn, namer: _Namer) -> Non
     expr = _expression(ctx, eqn, ins)
     outs = [ctx.name(v) for v in eqn.outvars]
     if not outs:  # an effect (debug_callback): a statement
-        _comment(w, eqn, namer)
+        _comment(w, ctx, eqn)
         w.line(expr)
         return
     lhs = ", ".join(outs) if eqn.prim.multiple_results else outs[0]
     if eqn.prim.multiple_results and len(outs) == 1:
         lhs += ","
-    _comment(w, eqn, namer)
+    _comment(w, ctx, eqn)
     w.line(f"{lhs} = {expr}")
 
 
@@ -211,7 +215,7 @@ def _emit_group(w: source.SourceWriter, ctx: _Ctx, group: fusion.FusionGroup,
     w.comment(f"fused: {len(group.all_eqns)} equations over {shape}, in blocks of {rows} "
               f"rows")
     for eqn in group.all_eqns:
-        _comment(w, eqn, namer)
+        _comment(w, ctx, eqn)
     outputs = set(group.outputs)
     # Full-size results and the block buffers that temporaries live in.
     for v in group.outputs:

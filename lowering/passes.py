@@ -16,6 +16,7 @@ Imports the IR and core only.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -111,10 +112,9 @@ def _zeros_const(aval: core.ShapedArray) -> Literal:
 
 
 def _is_scalar_const(a: Any, value: float) -> bool:
-    if type(a) is not Literal:
+    if type(a) is not Literal or a.aval.shape or a.aval.dtype.kind not in "iufc":
         return False
-    v = np.asarray(a.val)
-    return v.shape == () and v.dtype.kind in "iufc" and v == value
+    return bool(a.val == value)
 
 
 def simplify(closed: ClosedJaxpr) -> ClosedJaxpr:
@@ -128,22 +128,30 @@ def simplify(closed: ClosedJaxpr) -> ClosedJaxpr:
         return env.get(a, a) if type(a) is Var else a
 
     for eqn in jaxpr.eqns:
-        ins = [read(a) for a in eqn.invars]
-        out_aval = eqn.outvars[0].aval if eqn.outvars else None
-        replacement = _simplify_one(eqn, ins, out_aval, producers)
-        if replacement is _NEW_EQNS:
-            eqns.extend(_expand_integer_pow(eqn, ins))
-            continue
-        if replacement is not None:
-            env[eqn.outvars[0]] = replacement
-            continue
-        eqns.append(Eqn(eqn.prim, ins, eqn.outvars, eqn.params, eqn.source_info))
+        ins = [read(a) for a in eqn.invars] if env else eqn.invars
+        if eqn.prim.name in _SIMPLIFIABLE:
+            out_aval = eqn.outvars[0].aval
+            replacement = _simplify_one(eqn, ins, out_aval, producers)
+            if replacement is _NEW_EQNS:
+                eqns.extend(_expand_integer_pow(eqn, ins))
+                continue
+            if replacement is not None:
+                env[eqn.outvars[0]] = read(replacement)
+                continue
+        if ins is eqn.invars or all(map(operator.is_, ins, eqn.invars)):
+            eqns.append(eqn)
+        else:
+            eqns.append(Eqn(eqn.prim, ins, eqn.outvars, eqn.params, eqn.source_info))
     outvars = [read(a) for a in jaxpr.outvars]
     return ClosedJaxpr(Jaxpr(jaxpr.constvars, jaxpr.invars, outvars, eqns, jaxpr.debug),
                        closed.consts)
 
 
 _NEW_EQNS = object()
+# The primitives ``_simplify_one`` knows identities for (the others are passed through).
+_SIMPLIFIABLE = frozenset({
+    "mul", "add", "sub", "div", "neg", "convert_element_type", "reshape", "broadcast_in_dim",
+    "transpose", "integer_pow", "select_n", "safe_select_n"})
 
 
 def _same_type(a: Any, aval: core.ShapedArray) -> bool:
