@@ -536,10 +536,37 @@ def _owned(out: np.ndarray, inputs: list[np.ndarray]) -> np.ndarray:
     return out
 
 
+_ABSTRACT_CACHE: dict[tuple, Any] = {}
+_ABSTRACT_CACHE_MAX = 8192
+
+
+def abstract_eval(prim: Any, avals: Sequence[ShapedArray], params: dict) -> Any:
+    """``prim.abstract_eval(*avals, **params)``, memoized: eager evaluation and tracing ask the
+    same question for the same types over and over (the answer, a check plus a result type,
+    depends only on them). Unhashable params and errors are never cached."""
+    if prim.family in _UNCACHED_FAMILIES:  # params hold jaxprs or callbacks: don't pin them
+        return prim.abstract_eval(*avals, **params)
+    try:
+        key = (prim, *avals, *params.items())
+        out = _ABSTRACT_CACHE.get(key)
+    except TypeError:
+        return prim.abstract_eval(*avals, **params)
+    if out is None:
+        out = prim.abstract_eval(*avals, **params)
+        if len(_ABSTRACT_CACHE) >= _ABSTRACT_CACHE_MAX:
+            _ABSTRACT_CACHE.clear()
+        _ABSTRACT_CACHE[key] = tuple(out) if type(out) is list else out
+        return out
+    return list(out) if type(out) is tuple else out
+
+
+_UNCACHED_FAMILIES = frozenset({"call", "control", "custom", "other", "collective"})
+
+
 def eval_primitive(prim: Any, args: Sequence[Any], params: dict) -> Any:
     """Evaluate a primitive on concrete values with its NumPy ``impl``."""
     vals = [to_numpy(a) for a in args]
-    out_aval = prim.abstract_eval(*map(get_aval, args), **params)
+    out_aval = abstract_eval(prim, [get_aval(a) for a in args], params)
     out = prim.impl(*vals, **params)
     if _debug_nans.get():
         _check_nans(prim, vals, out if prim.multiple_results else [out])

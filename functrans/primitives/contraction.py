@@ -126,8 +126,11 @@ def _dot_general_impl(lhs: np.ndarray, rhs: np.ndarray, *, dimension_numbers: Di
         lhs = lhs.astype(compute)
         rhs = rhs.astype(compute)
     with np.errstate(all="ignore"):
-        if dimension_numbers == (((1,), (0,)), ((), ())) and lhs.ndim == 2 and rhs.ndim == 2:
-            out = np.matmul(lhs, rhs)  # the MLP case: one BLAS call, nothing copied
+        (lc, rc), (lb, _) = dimension_numbers
+        if lhs.ndim == 2 and rhs.ndim == 2 and len(lc) == 1 and not lb:
+            # Matrix products with either operand transposed (the MLP's forward and backward
+            # passes): one BLAS call on transposed views, which BLAS reads in place.
+            out = np.matmul(lhs if lc[0] == 1 else lhs.T, rhs if rc[0] == 0 else rhs.T)
         else:
             out = _contract(lhs, rhs, dimension_numbers)
         return out if out.dtype == out_dtype else out.astype(out_dtype)

@@ -76,7 +76,7 @@ class StagingTrace(core.Trace):
 
     def process_primitive(self, prim: Any, args: Sequence[Any], params: dict) -> Any:
         atoms = [self.to_atom(a) for a in args]
-        out = prim.abstract_eval(*[a.aval for a in atoms], **params)
+        out = core.abstract_eval(prim, [a.aval for a in atoms], params)
         src = errors.user_frame(2)
         if prim.multiple_results:
             outvars = [Var(a) for a in out]
