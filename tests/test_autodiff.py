@@ -312,3 +312,18 @@ def test_integer_input_without_allow_int():
 def test_missing_rule_names_the_primitive():
     with pytest.raises(errors.MissingRuleError, match="digamma"):
         ft.grad(lambda x: lax.digamma(x))(1.5)
+
+
+def test_logaddexp_second_derivative_is_smooth_at_the_tie():
+    # max/abs formulation: the kinks cancel in value but not in the second derivative.
+    f = lambda x: fnp.logaddexp(x, 0.0)  # noqa: E731
+    for x0 in (0.0, 1.5, -3.0):
+        s = 1 / (1 + np.exp(-x0))
+        assert np.isclose(float(ft.grad(f)(x0)), s, rtol=1e-6)
+        assert np.isclose(float(ft.grad(ft.grad(f))(x0)), s * (1 - s), rtol=1e-5)
+    # Infinities: values as NumPy, gradients finite.
+    a = np.array([np.inf, -np.inf, 1.0])
+    b = np.array([1.0, -np.inf, 2.0])
+    np.testing.assert_array_equal(np.asarray(fnp.logaddexp(a, b)), np.logaddexp(a, b))
+    g = np.asarray(ft.grad(lambda x: fnp.sum(fnp.logaddexp(x, b)))(a))
+    assert np.all(np.isfinite(g)) and g[0] == 1.0

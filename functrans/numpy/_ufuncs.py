@@ -16,6 +16,7 @@ import numpy as np
 from functrans import dtypes as dt
 from functrans import lax
 from functrans.errors import DtypeError
+from functrans.transforms.custom_derivatives import custom_jvp
 from functrans.numpy._promotion import (
     asarray_leaf, broadcast_shapes, broadcast_to, cast, promote_args, promote_args_inexact,
     promote_args_numeric, promote_shapes, shape_of, typeof,
@@ -94,10 +95,10 @@ _unary_inexact("log10", _log_base(10.0), "Base-10 logarithm")
 
 
 def _real_only(name: str, op: Callable) -> Callable:
-    def checked(x: Any) -> Any:
-        if typeof(x)[0].kind == "c":
+    def checked(*xs: Any) -> Any:
+        if any(typeof(x)[0].kind == "c" for x in xs):
             raise DtypeError(f"functrans.numpy.{name}: not defined for complex inputs")
-        return op(x)
+        return op(*xs)
 
     return checked
 
@@ -320,13 +321,37 @@ _binary("copysign", _real_only("copysign", _copysign), "x1 with the sign of x2",
         promote_args_inexact)
 
 
-def _logaddexp(x: Any, y: Any) -> Any:
+def _logaddexp_value(x: Any, y: Any) -> Any:
     # max + log1p(exp(-|x - y|)), with the infinities handled exactly.
     amax = lax.max(x, y)
     delta = lax.sub(x, y)
     finite = lax.select_n(lax.ne(delta, delta), delta, lax.add(x, y))  # NaN only if x or y is
     body = lax.add(amax, lax.log1p(lax.exp(lax.neg(lax.abs(delta)))))
     return lax.select_n(lax.ne(delta, delta), body, finite)
+
+
+def _finite_or_zero(v: Any) -> Any:
+    zero = lax.broadcast_in_dim(cast(0, typeof(v)[0]), shape_of(v), ())
+    return lax.select_n(lax.is_finite(v), zero, v)
+
+
+@custom_jvp
+def _logaddexp(x: Any, y: Any) -> Any:
+    return _logaddexp_value(x, y)
+
+
+@_logaddexp.defjvp
+def _logaddexp_jvp(primals: tuple, tangents: tuple) -> tuple:
+    # d out = tx * exp(x - out) + ty * exp(y - out): smooth at x == y, where differentiating the
+    # max/abs formula would give a wrong second derivative (the kinks cancel only in value).
+    # Infinities are replaced by 0 so that out = x = inf gives weight 1, not NaN.
+    x, y = primals
+    tx, ty = tangents
+    out = _logaddexp(x, y)
+    fo = _finite_or_zero(out)
+    wx = lax.exp(lax.sub(_finite_or_zero(x), fo))
+    wy = lax.exp(lax.sub(_finite_or_zero(y), fo))
+    return out, lax.add(lax.mul(tx, wx), lax.mul(ty, wy))
 
 
 _binary("logaddexp", _real_only("logaddexp", _logaddexp), "log(exp(x1) + exp(x2))",
