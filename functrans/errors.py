@@ -76,13 +76,16 @@ _INTERNAL_DIRS = tuple(
         os.path.join(os.path.dirname(_PKG_DIR), "kernels"),
     ))
 _internal_code: dict[types.CodeType, bool] = {}
+# Files inside the package that are user code (the demo is written as a user would write it).
+_USER_FILES = (os.path.join(_PKG_DIR, "demo.py"),)
 
 
 def _is_internal(code: types.CodeType) -> bool:
     hit = _internal_code.get(code)
     if hit is None:
         name = code.co_filename
-        hit = name.startswith(_INTERNAL_DIRS) or name.startswith("<functrans")
+        hit = ((name.startswith(_INTERNAL_DIRS) and name not in _USER_FILES)
+               or name.startswith("<functrans"))
         _internal_code[code] = hit
     return hit
 

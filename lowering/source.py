@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import tempfile
 import threading
 import time
@@ -130,7 +131,7 @@ def load_module(backend: str, source: str, metadata: dict[str, Any], persist: bo
                 _atomic_write(path, source)
                 _atomic_write(meta_path, json.dumps({**metadata, "key": key,
                                                      "created": time.time()}, indent=1))
-            _enforce_cap()
+            _maybe_enforce_cap()
         else:
             os.utime(path)  # recently used: evicted last
     except OSError:
@@ -163,6 +164,17 @@ def _walk() -> Iterator[tuple[str, os.stat_result]]:
 
 def cache_size_bytes() -> int:
     return sum(st.st_size for _, st in _walk())
+
+
+# Enforcing the cap walks the whole cache directory (tens of ms with ~10^4 files), so it runs
+# on a random 1 in CAP_CHECK_EVERY writes, not on every one: the cache may overshoot its cap
+# by about that many modules (a few MB) before it is trimmed.
+CAP_CHECK_EVERY = 64
+
+
+def _maybe_enforce_cap() -> None:
+    if random.randrange(CAP_CHECK_EVERY) == 0:
+        _enforce_cap()
 
 
 def _enforce_cap() -> None:

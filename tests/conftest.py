@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 from hypothesis import HealthCheck, settings
 
@@ -13,3 +14,6 @@ settings.register_profile(
     "thorough", deadline=None, max_examples=500,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.load_profile(os.environ.get("FUNCTRANS_HYPOTHESIS_PROFILE", "default"))
+
+# Generated modules go to a cache private to this test session, not the user's cache.
+os.environ.setdefault("FUNCTRANS_CACHE_DIR", tempfile.mkdtemp(prefix="functrans-test-cache-"))

@@ -385,3 +385,12 @@ def test_executable_compiles_to_real_file_lines():
 def test_static_argnums_out_of_range_is_reported_at_definition():
     with pytest.raises(ValueError, match="static_argnums=.*refers to argument 3"):
         ft.jit(lambda x, y: x, static_argnums=3)
+
+
+def test_disk_cache_is_trimmed_to_its_size_cap(monkeypatch):
+    from functrans.lowering import source
+    monkeypatch.setattr(source, "CAP_CHECK_EVERY", 1)  # check on every write
+    monkeypatch.setenv("FUNCTRANS_CACHE_MAX_BYTES", "6000")
+    for k in range(12):  # distinct programs: distinct modules of ~1 KB each
+        ft.jit(lambda x, k=k: fnp.sin(x) * (k + 2) + k)(np.ones(k + 1, np.float32))
+    assert 0 < source.cache_size_bytes() <= 6000 + 3000  # trimmed to 80% of the cap per check
