@@ -13,6 +13,7 @@ from functrans.dtypes import float0  # noqa: F401
 from functrans import lax, numpy  # noqa: F401  (numpy installs Array's operators)
 from functrans import scipy  # noqa: F401
 from functrans import random  # noqa: F401
+from functrans import nn  # noqa: F401
 from functrans import debug  # noqa: F401
 from functrans.transforms.derivatives import (  # noqa: F401
     grad, hessian, jacfwd, jacobian, jacrev, jvp, linear_transpose, linearize, value_and_grad,

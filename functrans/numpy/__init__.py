@@ -18,6 +18,12 @@ from functrans.dtypes import (  # noqa: F401
 from functrans.numpy import _methods  # noqa: F401  (installs operators on Array and Tracer)
 from functrans.numpy import fft, linalg  # noqa: F401
 from functrans.numpy._contraction import *  # noqa: F401,F403
+from functrans.numpy._einsum import *  # noqa: F401,F403
+from functrans.numpy._manip import *  # noqa: F401,F403
+from functrans.numpy._math import *  # noqa: F401,F403
+from functrans.numpy._nanfunctions import *  # noqa: F401,F403
+from functrans.numpy._numeric import *  # noqa: F401,F403
+from functrans.numpy._sorting import *  # noqa: F401,F403
 from functrans.numpy._creation import *  # noqa: F401,F403
 from functrans.numpy._reductions import *  # noqa: F401,F403
 from functrans.numpy._selection import *  # noqa: F401,F403

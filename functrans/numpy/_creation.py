@@ -128,13 +128,21 @@ def full(shape: Any, fill_value: Any, dtype: Any = None) -> Any:
     """An array of ``shape`` filled with ``fill_value`` (which may be an array that
     broadcasts to ``shape``)."""
     shape = _canonical_shape(shape, "full")
+    explicit = dtype is not None
     if dtype is None:
         dtype = typeof(fill_value)[0]
     dtype = dt.canonicalize(dtype)
-    value = cast(asarray(fill_value), dtype)
+    if type(fill_value) in (bool, int, float, complex):
+        value = cast(fill_value, dtype, weak=not explicit)  # a literal of the right type
+    else:
+        value = cast(asarray(fill_value), dtype)
+    if explicit and typeof(value)[1]:
+        # An explicit dtype gives a strongly typed array (a weak Python scalar fill does not
+        # make it weak), as in JAX.
+        value = lax.convert_element_type(value, dtype)
     vshape = shape_of(value)
     if vshape == shape:
-        return value
+        return asarray(value)
     from functrans.numpy._promotion import broadcast_to
     return broadcast_to(value, shape, "full")
 

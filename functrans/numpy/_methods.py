@@ -16,6 +16,7 @@ from functrans import core
 from functrans import dtypes as dt
 from functrans.core import Array, Tracer
 from functrans.numpy import _contraction, _creation, _indexing, _reductions, _shape, _ufuncs
+from functrans.numpy import _manip, _selection, _sorting
 from functrans.numpy._promotion import cast
 
 _OPERAND_TYPES = (Array, Tracer, np.ndarray, np.generic, bool, int, float, complex)
@@ -99,6 +100,12 @@ _METHODS: dict[str, Callable] = {
     "cumsum": _reductions.cumsum, "cumprod": _reductions.cumprod, "ptp": _reductions.ptp,
     "squeeze": _shape.squeeze, "swapaxes": _shape.swapaxes, "dot": _contraction.dot,
     "clip": _ufuncs.clip, "conj": _ufuncs.conjugate, "conjugate": _ufuncs.conjugate,  # type: ignore
+    "sort": _sorting.sort, "argsort": _sorting.argsort, "argpartition": _sorting.argpartition,
+    "searchsorted": _sorting.searchsorted, "repeat": _manip.repeat, "choose": _manip.choose,
+    "take": _selection.take, "diagonal": _selection.diagonal, "trace": _selection.trace,
+    "nonzero": _selection.nonzero,
+    "compress": lambda self, condition, axis=None, *, size=None, fill_value=0:
+        _selection.compress(condition, self, axis, size=size, fill_value=fill_value),
 }
 _PROPERTIES: dict[str, Callable] = {
     "T": lambda self: _shape.transpose(self),

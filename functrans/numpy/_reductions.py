@@ -53,7 +53,7 @@ def _reduction(name: str, a: Any, axis: Axis, keepdims: bool, where: Any, initia
     shape = shape_of(a)
     axes = canonical_axes(name, axis, len(shape))
     if where is not None:
-        if identity is None:
+        if identity is None and initial is None:
             raise ValueError(f"functrans.numpy.{name}: `where` needs an `initial` value for a "
                              f"reduction without an identity")
         from functrans.numpy._ufuncs import where as where_
@@ -170,10 +170,11 @@ def var(a: Any, axis: Axis = None, dtype: Any = None, out: None = None, ddof: in
     rd = typeof(sq)[0]
     total = sum(sq, axes, rd, keepdims=keepdims, where=where)
     n = _count(shape_of(a), axes) if where is None else None
+    # As NumPy: a count at or below ddof divides by zero (inf or nan), never by a negative.
     if n is not None:
-        return lax.div(total, cast(n - ddof, rd))
+        return lax.div(total, cast(n - ddof if n > ddof else 0, rd))
     count = sum(cast(where, rd), axes, rd, keepdims=keepdims)
-    return lax.div(total, lax.sub(count, cast(ddof, rd)))
+    return lax.div(total, lax.max(lax.sub(count, cast(ddof, rd)), cast(0, rd)))
 
 
 def std(a: Any, axis: Axis = None, dtype: Any = None, out: None = None, ddof: int = 0,
