@@ -1,8 +1,8 @@
 """Timing helpers shared by the benchmark scripts (not a test: nothing here asserts speed).
 
 Systems are sampled round-robin in one process so that machine noise hits them alike; each
-reports the median and the minimum over its samples. BLAS is pinned to one thread unless the
-caller already chose (multi-threaded OpenBLAS on a loaded 2-core machine was measured 20-400x
+reports the median and the minimum over its samples. BLAS (and XLA, when JAX is compared) is pinned
+to one thread unless the caller already chose (multi-threaded OpenBLAS on a loaded 2-core machine was measured 20-400x
 slower on these sizes; see anchors/perf.md): import this module before numpy.
 """
 
@@ -16,6 +16,10 @@ from collections.abc import Callable
 
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
+# The same for XLA when JAX is compared (its own Eigen thread pool otherwise takes both cores
+# while NumPy's BLAS has one): like against like. Set XLA_FLAGS yourself to compare otherwise.
+os.environ.setdefault("XLA_FLAGS",
+                      "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 
 
 def calibrate(fn: Callable[[], object], target_s: float = 0.05) -> int:
