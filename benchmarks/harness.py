@@ -1,9 +1,10 @@
 """Timing helpers shared by the benchmark scripts (not a test: nothing here asserts speed).
 
 Systems are sampled round-robin in one process so that machine noise hits them alike; each
-reports the median and the minimum over its samples. BLAS (and XLA, when JAX is compared) is pinned
-to one thread unless the caller already chose (multi-threaded OpenBLAS on a loaded 2-core machine was measured 20-400x
-slower on these sizes; see anchors/perf.md): import this module before numpy.
+reports the median and the minimum over its samples. BLAS (and XLA, when JAX is compared) is
+pinned to one thread unless the caller already chose (multi-threaded OpenBLAS on a loaded
+2-core machine was measured 20-400x slower on these sizes; see anchors/perf.md): import this
+module before numpy.
 """
 
 from __future__ import annotations
