@@ -100,6 +100,16 @@ def main() -> None:
                           in_axes=(None, 0, 0))(params, x, y_true)
     print("per-example grad shapes:", ft.tree.map(lambda g: g.shape, per_example))
 
+    _section("control flow: reverse mode through a while loop (JAX refuses this)")
+
+    def newton_sqrt(a):
+        return ft.lax.while_loop(lambda r: fnp.abs(r * r - a) > 1e-12 * a,
+                                 lambda r: 0.5 * (r + a / r), a)
+
+    a = np.array([2.0, 9.0, 1e4])
+    print("vmap(grad(newton_sqrt))(a) =", ft.vmap(ft.grad(newton_sqrt))(a),
+          "| analytic 1/(2 sqrt(a)) =", 0.5 / np.sqrt(a))
+
     _section("random: explicit keys (threefry, the same bits as JAX)")
     key = ft.random.PRNGKey(0)
     k1, k2 = ft.random.split(key)

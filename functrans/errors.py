@@ -61,6 +61,11 @@ class ShapeError(FunctransError, ValueError):
     """Operand shapes are incompatible (broadcasting, contraction, reshape...)."""
 
 
+class ControlFlowTypeError(FunctransError, TypeError):
+    """The branches of ``lax.cond``/``lax.switch`` return different types, or a loop body
+    changes the type of its carry (``while_loop``, ``fori_loop``, ``scan``)."""
+
+
 class DtypeError(FunctransError, TypeError):
     """An operand has a dtype the operation does not accept."""
 

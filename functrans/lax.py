@@ -8,6 +8,10 @@ inside the family files, e.g. ``abs_`` -> ``lax.abs``).
 from __future__ import annotations
 
 from functrans.primitives.callback import *  # noqa: F401,F403
+from functrans.control_flow import (  # noqa: F401
+    associative_scan, cond, fori_loop, scan, switch, while_loop,
+)
+from functrans.control_flow import map_ as map  # noqa: F401
 from functrans.primitives.collectives import *  # noqa: F401,F403
 from functrans.primitives.contraction import *  # noqa: F401,F403
 from functrans.primitives.convolution import *  # noqa: F401,F403

@@ -31,7 +31,8 @@ from functrans.primitives.registry import Example, define_primitive
 from functrans.primitives.rules import ELEMENTWISE_SHAPES, sample_array
 from functrans.transforms import ad
 from functrans.transforms.batching import batch_jaxpr
-from functrans.transforms.partial_eval import partial_eval_jaxpr, trace_to_jaxpr
+from functrans.transforms.partial_eval import trace_to_jaxpr
+from functrans.transforms.subprograms import partial_eval_jaxpr
 
 BACKENDS = ("numpy",)
 

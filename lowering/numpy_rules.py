@@ -326,3 +326,8 @@ RULES.update({
 # a module containing one runs its body under np.errstate(all="ignore"), like eager mode.
 QUIET_FAMILIES = {"unary", "binary", "select", "convert", "reduction", "cumulative",
                   "contraction", "linalg", "fft"}
+
+# Control flow (cond, while, scan): runners that loop over compiled sub-programs.
+from functrans.lowering.numpy_control_flow import RULES as _CONTROL_FLOW_RULES
+
+RULES.update(_CONTROL_FLOW_RULES)

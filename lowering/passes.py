@@ -282,7 +282,9 @@ def fold_constants(closed: ClosedJaxpr, max_elements: int = FOLD_MAX_ELEMENTS) -
     constvars, consts = list(jaxpr.constvars), list(closed.consts)
     eqns: list[Eqn] = []
     for eqn in jaxpr.eqns:
-        foldable = (eqn.prim.family not in ("call", "custom", "collective", "random")
+        # Control flow is never folded: a loop could run for arbitrarily long at compile time.
+        foldable = (eqn.prim.family not in ("call", "custom", "collective", "random",
+                                            "control")
                     and all(type(a) is Literal or a in known for a in eqn.invars)
                     and all(v.aval.size <= max_elements for v in eqn.outvars)
                     and not has_effects(eqn))

@@ -13,6 +13,10 @@ KNOWN_GAPS: dict[tuple[str, str], str] = {
     ("custom_lin", "jvp"): "second-order forward mode through a custom_vjp function",
     ("random_gamma_grad", "jvp"): "second derivative of gamma samples in a (d2x/da2) not "
                                   "written yet",
+    ("while_transpose", "jvp"): "second-order differentiation (e.g. hessian) through a while "
+                                "loop under jit; eager hessians work (the trip count is then "
+                                "concrete and the loop's reverse mode is a scan)",
+    ("while_transpose", "transpose"): "its own transpose: see its jvp entry",
 }
 
 
