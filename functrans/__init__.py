@@ -37,15 +37,30 @@ __version__ = "0.1.0"
 
 
 def device_get(x: object) -> object:
-    """NumPy values of a pytree of Arrays (read-only views; no copy on the CPU)."""
-    import numpy as _np
-    return tree_util.tree_map(lambda a: _np.asarray(a) if isinstance(a, Array) else a, x)
+    """NumPy values of a pytree of Arrays (read-only views on the CPU; GPU arrays are copied
+    to the host)."""
+    from functrans.kernels import arrays
+    return arrays.device_get(x)
 
 
-def device_put(x: object) -> object:
+def device_put(x: object, device: object = None) -> object:
     """Arrays from a pytree of NumPy arrays or scalars (copies, so later writes to the source
-    do not change them)."""
-    return tree_util.tree_map(lambda a: a if isinstance(a, Array) else numpy.asarray(a), x)
+    do not change them), on ``device``: the CPU by default, or a GPU ("cuda", or a device
+    from ``devices()``) when the gpu extra and a GPU are present."""
+    from functrans.kernels import arrays
+    return arrays.device_put(x, device)
+
+
+def devices(backend: str | None = None) -> list:
+    """The devices functrans can use: the CPU and, with the gpu extra, each CUDA GPU."""
+    from functrans.kernels import arrays
+    return arrays.devices(backend)
+
+
+def from_dlpack(x: object) -> Array:
+    """An Array viewing a DLPack tensor (NumPy, CuPy, torch...) without a copy."""
+    from functrans.kernels import arrays
+    return arrays.from_dlpack(x)
 
 
 def block_until_ready(x: object) -> object:

@@ -211,6 +211,18 @@ class Array:
     def block_until_ready(self) -> Array:
         return self
 
+    def __dlpack__(self, *args: Any, **kwargs: Any) -> Any:
+        """DLPack export, without a copy for DLPack >= 1.0 consumers (the buffer is marked
+        read-only); older consumers get a copy, since a writable alias would break
+        immutability."""
+        max_version = kwargs.get("max_version")
+        if max_version is None or tuple(max_version) < (1, 0):
+            return np.array(self._value, copy=True).__dlpack__(*args, **kwargs)
+        return self._value.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return self._value.__dlpack_device__()
+
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         v = self._value
         if dtype is not None and np.dtype(dtype) != v.dtype:

@@ -34,7 +34,7 @@ from functrans.transforms.batching import batch_jaxpr
 from functrans.transforms.partial_eval import trace_to_jaxpr
 from functrans.transforms.subprograms import partial_eval_jaxpr
 
-BACKENDS = ("numpy",)
+BACKENDS = ("numpy", "triton")
 
 
 # --- compiled executables, memoized per jaxpr ---------------------------------------------------
@@ -43,11 +43,19 @@ _executables: weakref.WeakKeyDictionary[ClosedJaxpr, Executable] = weakref.WeakK
 _derived: weakref.WeakKeyDictionary[ClosedJaxpr, dict] = weakref.WeakKeyDictionary()
 
 
-def executable(closed: ClosedJaxpr, name: str) -> Executable:
+def executable(closed: ClosedJaxpr, name: str, backend: str = "numpy") -> Executable:
+    if backend != "numpy":
+        return _backend_executable(closed, name, backend)
     exe = _executables.get(closed)
     if exe is None:
         exe = _executables[closed] = compile_numpy(closed, name)
     return exe
+
+
+def _backend_executable(closed: ClosedJaxpr, name: str, backend: str) -> Executable:
+    """Dispatch hook for the other backends (generated Triton kernels: triton_backend.py)."""
+    from functrans.lowering import triton_backend
+    return triton_backend.executable(closed, name)
 
 
 def _memo(closed: ClosedJaxpr, key: Any, make: Callable[[], Any]) -> Any:
@@ -222,7 +230,7 @@ class _Entry:
     """One compiled signature: the staged program and (lazily) its executable."""
 
     __slots__ = ("jaxpr", "consts", "out_tree", "exe", "out_weak", "timings", "name",
-                 "single_output")
+                 "single_output", "backend")
 
     def __init__(self, jaxpr: ClosedJaxpr, consts: list, out_tree: Any,
                  timings: dict[str, float], name: str):
@@ -234,10 +242,11 @@ class _Entry:
         self.timings = timings
         self.name = name
         self.single_output = tree_util.treedef_is_strict_leaf(out_tree)
+        self.backend = "numpy"
 
     def executable(self) -> Executable:
         if self.exe is None:
-            self.exe = executable(self.jaxpr, self.name)
+            self.exe = executable(self.jaxpr, self.name, self.backend)
             self.timings.update(self.exe.timings)
         return self.exe
 
@@ -266,13 +275,15 @@ class JittedFunction:
 
     def __init__(self, fun: Callable, static_argnums: tuple[int, ...],
                  static_argnames: tuple[str, ...], donate_argnums: tuple[int, ...],
-                 backend: str | None):
+                 backend: str | None, verify: bool = False):
         functools.update_wrapper(self, fun)
         self.fun = fun
         self.static_argnums = static_argnums
         self.static_argnames = static_argnames
         self.donate_argnums = donate_argnums
-        self.backend = backend or "numpy"
+        self.backend = backend  # None: chosen at the first compile (kernels/device.py)
+        self.verify = verify
+        self._resolved_backend: str | None = None
         self._cache: dict[Any, _Entry] = {}
         self._keys: list[tuple] = []
         self._hits = 0
@@ -334,6 +345,9 @@ class JittedFunction:
         vals = [x if type(x) is np.ndarray else _to_numpy(x, s)
                 for x, s in zip(leaves, sigs, strict=True)]
         outs = exe.run(*entry.consts, *vals)
+        if self.verify:
+            from functrans.lowering.triton_verify import verify_call
+            verify_call(self.fun, entry.jaxpr, entry.backend, [*entry.consts, *vals], outs)
         if config.debug_nans.value:
             _check_nans(self, entry, vals, outs)
         results = [Array._wrap(core._owned(np.asarray(o), vals), weak)
@@ -352,6 +366,7 @@ class JittedFunction:
         opened = ClosedJaxpr(Jaxpr([], j.constvars + j.invars, j.outvars, j.eqns, j.debug), [])
         entry = _Entry(opened, [_as_value(c) for c in closed.consts], out_tree,
                        {"trace": t1 - t0}, getattr(self.fun, "__name__", "f"))
+        entry.backend = self.resolved_backend()
         signature = _describe_signature(self._sig_params, args, kwargs, leaves, sigs, statics)
         self._misses.append(CacheMiss(signature, reason, entry.timings))
         if any(isinstance(c, Tracer) for c in closed.consts):
@@ -367,6 +382,14 @@ class JittedFunction:
                   + ("" if exe is None else f"; module {exe.path or '(in memory)'}"),
                   file=sys.stderr)
         return entry
+
+    def resolved_backend(self) -> str:
+        """The backend this function compiles for (kernels/device.py chooses when none was
+        given; an unusable explicit choice raises BackendUnavailableError saying why)."""
+        if self._resolved_backend is None:
+            from functrans.kernels.device import resolve_backend
+            self._resolved_backend = resolve_backend(self.backend)
+        return self._resolved_backend
 
     def _static_nums(self, nargs: int) -> tuple[int, ...]:
         # Arguments named static may be passed by keyword: then their position is absent.
@@ -451,7 +474,14 @@ class Lowered:
                                          j.debug), [])
         self._optimized = passes.run_passes(self._opened)
         t1 = time.perf_counter()
-        self._source, _ = generate(self._optimized, getattr(jitted.fun, "__name__", "f"))
+        from functrans.kernels.device import requested_backend
+        self.backend = requested_backend(jitted.backend)
+        if self.backend == "numpy":
+            self._source, _ = generate(self._optimized, getattr(jitted.fun, "__name__", "f"))
+        else:  # kernel source needs no GPU (and no triton) to be written
+            from functrans.lowering import triton_backend
+            self._source = triton_backend.lower_text(self._opened,
+                                                     getattr(jitted.fun, "__name__", "f"))
         t2 = time.perf_counter()
         self.timings = {**timings, "passes": t1 - t0, "codegen": t2 - t1}
 
@@ -461,7 +491,8 @@ class Lowered:
 
     def compile(self) -> Compiled:
         t0 = time.perf_counter()
-        exe = executable(self._opened, getattr(self._jitted.fun, "__name__", "f"))
+        exe = executable(self._opened, getattr(self._jitted.fun, "__name__", "f"),
+                         self._jitted.resolved_backend())
         self.timings["load"] = time.perf_counter() - t0
         return Compiled(exe, [_as_value(c) for c in self.jaxpr.consts], self.out_tree,
                         self.timings)
@@ -595,7 +626,7 @@ def _check_nans(fn: JittedFunction, entry: _Entry, vals: list, outs: Sequence[An
 
 def jit(fun: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
         static_argnames: str | Sequence[str] = (), donate_argnums: int | Sequence[int] = (),
-        backend: str | None = None) -> Any:
+        backend: str | None = None, verify: bool = False) -> Any:
     """Compile ``fun``: trace it once per argument signature and run generated code.
 
     >>> import numpy as np, functrans as ft, functrans.numpy as fnp
@@ -605,11 +636,15 @@ def jit(fun: Callable | None = None, *, static_argnums: int | Sequence[int] = ()
 
     Works as ``@jit`` and ``@jit(static_argnums=...)``. A new signature (shapes, dtypes, weak
     types, pytree structure, static values) traces again; ``f.cache_info()`` says why.
+    ``backend`` is "numpy" or "triton" (default: Triton on a usable GPU, else NumPy, or
+    ``FUNCTRANS_BACKEND``); ``verify=True`` also runs the NumPy backend on every call and
+    raises at the first equation whose result differs beyond tolerance.
     """
     if fun is None:
         return functools.partial(jit, static_argnums=static_argnums,
                                  static_argnames=static_argnames,
-                                 donate_argnums=donate_argnums, backend=backend)
+                                 donate_argnums=donate_argnums, backend=backend,
+                                 verify=verify)
     if backend not in (None, *BACKENDS):
         raise ValueError(f"functrans.jit: unknown backend {backend!r}; available: {BACKENDS}")
     nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
@@ -631,7 +666,7 @@ def jit(fun: Callable | None = None, *, static_argnums: int | Sequence[int] = ()
     for name in names:
         if name in positional and positional.index(name) not in nums:
             nums = nums + (positional.index(name),)  # static by position or by name
-    return JittedFunction(fun, nums, names, donate, backend)
+    return JittedFunction(fun, nums, names, donate, backend, verify)
 
 
 def _positional_params(fun: Callable) -> list[str]:
