@@ -32,7 +32,7 @@ from functrans.primitives.rules import ELEMENTWISE_SHAPES, sample_array
 from functrans.transforms import ad
 from functrans.transforms.batching import batch_jaxpr
 from functrans.transforms.partial_eval import trace_to_jaxpr
-from functrans.transforms.subprograms import partial_eval_jaxpr
+from functrans.transforms.subprograms import partial_eval_jaxpr, transpose_jaxpr
 
 BACKENDS = ("numpy", "triton")
 
@@ -127,28 +127,7 @@ def _jit_call_transpose(cts: list, *args: Any, jaxpr: ClosedJaxpr, name: str) ->
     undefined = tuple(type(a) is UndefinedPrimal for a in args)
     ct_zero = tuple(type(c) is Zero for c in cts)
 
-    def make() -> ClosedJaxpr:
-        defined_avals = [a.aval if u else core.get_aval(a)
-                         for a, u in zip(args, undefined, strict=True)]
-        known_avals = [a for a, u in zip(defined_avals, undefined, strict=True) if not u]
-        ct_avals = [tangent_aval(a) for a, z in zip(jaxpr.out_avals, ct_zero, strict=True)
-                    if not z]
-
-        def transposed(*flat: Any) -> list[Any]:
-            known_it = iter(flat[:len(known_avals)])
-            ct_it = iter(flat[len(known_avals):])
-            full_args = [UndefinedPrimal(a) if u else next(known_it)
-                         for a, u in zip(defined_avals, undefined, strict=True)]
-            full_cts = [Zero(tangent_aval(a)) if z else next(ct_it)
-                        for a, z in zip(jaxpr.out_avals, ct_zero, strict=True)]
-            out = ad.backward_pass(jaxpr.jaxpr, jaxpr.consts, full_args, full_cts)
-            return [ad.zeros_like_tangent(a) if type(c) is Zero else c
-                    for c, a, u in zip(out, defined_avals, undefined, strict=True) if u]
-
-        return trace_to_jaxpr(transposed, known_avals + ct_avals,
-                              core.DebugInfo("transpose", _Named(name)))
-
-    closed = _memo(jaxpr, ("transpose", undefined, ct_zero), make)
+    closed = transpose_jaxpr(jaxpr, undefined, ct_zero)  # memoized per jaxpr
     known = [a for a, u in zip(args, undefined, strict=True) if not u]
     out = jit_call_p.bind(*known, *[c for c in cts if type(c) is not Zero], jaxpr=closed,
                           name=f"transpose({name})")
