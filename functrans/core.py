@@ -120,7 +120,10 @@ def get_aval(x: Any) -> ShapedArray:
     """The aval of any array-like value functrans accepts."""
     t = type(x)
     if t is Array:
-        return ShapedArray(x._value.shape, x._value.dtype, x._weak)
+        aval = x._aval  # immutable, so its type is computed once
+        if aval is None:
+            aval = x._aval = ShapedArray(x._value.shape, x._value.dtype, x._weak)
+        return aval
     if isinstance(x, Tracer):
         return x.aval
     if t is np.ndarray or isinstance(x, np.generic):
@@ -154,7 +157,7 @@ class Array:
     returns a new array. Operators and methods are installed by ``functrans.numpy``.
     """
 
-    __slots__ = ("_value", "_weak", "__weakref__")
+    __slots__ = ("_value", "_weak", "_aval", "__weakref__")
     __array_priority__ = 100
 
     def __init__(self, value: Any, weak_type: bool = False):
@@ -163,6 +166,7 @@ class Array:
         arr.flags.writeable = False
         self._value = arr
         self._weak = bool(weak_type)
+        self._aval = None
 
     @classmethod
     def _wrap(cls, value: np.ndarray, weak_type: bool = False) -> Array:
@@ -170,11 +174,12 @@ class Array:
         self = object.__new__(cls)
         self._value = value
         self._weak = weak_type
+        self._aval = None
         return self
 
     @property
     def aval(self) -> ShapedArray:
-        return ShapedArray(self._value.shape, self._value.dtype, self._weak)
+        return get_aval(self)
 
     @property
     def shape(self) -> tuple[int, ...]:

@@ -144,6 +144,10 @@ class PartialEvalTrace(StagingTrace):
                 if prim.partial_eval is not None:
                     return prim.partial_eval(self, args, params)
                 return super().process_primitive(prim, args, params)
+        if self.parent is None:
+            # Known values under an eager linearize (grad outside jit): compute them now,
+            # without another trip through bind.
+            return core.eval_primitive(prim, args, params)
         token = core._trace_var.set(self.parent)
         try:
             return prim.bind(*args, **params)
