@@ -69,6 +69,10 @@ persistent_cache = _Option(
     "persistent_cache", os.environ.get("FUNCTRANS_PERSISTENT_CACHE", "1") != "0",
     "write generated modules to the on-disk cache, so later processes reuse them "
     "(FUNCTRANS_PERSISTENT_CACHE=0 keeps them in memory)")
+cpu_threads = _Option(
+    "cpu_threads", int(os.environ.get("FUNCTRANS_CPU_THREADS", "0") or 0) or (os.cpu_count() or 1),
+    "threads a jitted function may use for one large fused elementwise group "
+    "(FUNCTRANS_CPU_THREADS; default: every CPU; 1 turns threading off)")
 traceback_filtering = _Option(
     "traceback_filtering", os.environ.get("FUNCTRANS_TRACEBACK_FILTERING", "on") != "off",
     "hide functrans-internal frames from user-facing errors (FUNCTRANS_TRACEBACK_FILTERING)")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import keyword
+import threading
 import time
 from typing import Any
 
@@ -35,6 +36,7 @@ class _Ctx:
         self.names: dict[Var, str] = {}
         self.namer = namer
         self.eqn_texts: dict[int, str] = {}  # id(eqn) -> its text in the module's header
+        self.quiet = False  # the module runs under np.errstate(all="ignore")
 
     def const(self, value: Any, note: str = "") -> str:
         key = id(value)
@@ -102,11 +104,12 @@ def generate(closed: ClosedJaxpr, name: str) -> tuple[str, _Ctx]:
     header = pp_jaxpr(jaxpr, namer, record=texts)  # names every variable, in print order
     ctx = _Ctx(namer)
     ctx.eqn_texts.update(texts)
+    ctx.quiet = any(e.prim.family in numpy_rules.QUIET_FAMILIES for e in jaxpr.eqns)
     for v, c in zip(jaxpr.constvars, closed.consts, strict=True):
         ctx.names[v] = ctx.const(_as_numpy(c), f"captured {v.aval.str_short()}")
     body = source.SourceWriter()
     body.level = 2
-    quiet = any(e.prim.family in numpy_rules.QUIET_FAMILIES for e in jaxpr.eqns)
+    quiet = ctx.quiet
     if quiet:
         body.line("_token = _quiet()")
         body.line("try:")
@@ -217,13 +220,14 @@ def _emit_group(w: source.SourceWriter, ctx: _Ctx, group: fusion.FusionGroup,
     for eqn in group.all_eqns:
         _comment(w, ctx, eqn)
     outputs = set(group.outputs)
-    # Full-size results and the block buffers that temporaries live in.
+    # Full-size results are allocated here; block buffers inside the block function, so that
+    # each thread running a range of blocks has its own.
     for v in group.outputs:
         w.line(f"{ctx.name(v)} = np.empty({_ints(v.aval.shape)}, {ctx.const(v.aval.dtype)})")
     block_shape = (rows, *shape[1:])
     last_use = _last_uses(group)
     free: dict[Any, list[str]] = {}
-    n_buffers = 0
+    buffers: list[tuple[str, Any]] = []
     buffer_of: dict[Var, str] = {}
     plan: list[tuple[Eqn, str | None]] = []
     for i, eqn in enumerate(group.eqns):
@@ -241,14 +245,14 @@ def _emit_group(w: source.SourceWriter, ctx: _Ctx, group: fusion.FusionGroup,
             if pool:
                 buf = pool.pop()
             else:
-                buf = f"_buf{n_buffers}"
-                n_buffers += 1
-                w.line(f"{buf} = np.empty({_ints(block_shape)}, {ctx.const(v.aval.dtype)})")
+                buf = f"_buf{len(buffers)}"
+                buffers.append((buf, v.aval.dtype))
             buffer_of[v] = buf
         plan.append((eqn, buf))
     red = group.reduction
     red_axes = tuple(red.params["axes"]) if red is not None else ()
     accumulate = red is not None and 0 in red_axes
+    combine = None
     if accumulate:
         identity = {"reduce_sum": 0, "reduce_prod": 1, "reduce_max": -np.inf,
                     "reduce_min": np.inf}[red.prim.name]
@@ -256,59 +260,138 @@ def _emit_group(w: source.SourceWriter, ctx: _Ctx, group: fusion.FusionGroup,
         if out_dtype.kind in "iu" and identity in (np.inf, -np.inf):
             info = np.iinfo(out_dtype)
             identity = info.min if identity < 0 else info.max
-        acc_init = np.full(red.outvars[0].aval.shape, identity, out_dtype)
-        w.line(f"{ctx.name(red.outvars[0])} = {ctx.const(acc_init, 'reduction identity')}")
+        acc_init = ctx.const(np.full(red.outvars[0].aval.shape, identity, out_dtype),
+                             "reduction identity")
+        ufunc = {"reduce_sum": "add", "reduce_prod": "multiply", "reduce_max": "maximum",
+                 "reduce_min": "minimum"}[red.prim.name]
+        combine = ctx.const(functools.partial(_combine, getattr(np, ufunc), out_dtype),
+                            "combine partial reductions")
     elif red is not None:
         v = red.outvars[0]
         w.line(f"{ctx.name(v)} = np.empty({_ints(v.aval.shape)}, {ctx.const(v.aval.dtype)})")
     n = shape[0]
-    w.line(f"for _s in range(0, {int(n)}, {int(rows)}):")
+    fn = f"_blocks_{ctx.name(group.eqns[0].outvars[0])}"
+    w.line(f"def {fn}(_lo, _hi):")
     with w.indent():
-        w.line(f"_e = min(_s + {int(rows)}, {int(n)})")
-        w.line("_k = _e - _s")
-        local: dict[Any, str] = {}
-        # Block views of the inputs that span the leading axis, made once per block.
-        for a in group.inputs:
-            if type(a) is Var and a.aval.shape and len(a.aval.shape) == len(shape) and \
-                    a.aval.shape[0] == n:
-                local[a] = f"_i{ctx.name(a)}"
-                w.line(f"{local[a]} = {ctx.name(a)}[_s:_e]")
+        if ctx.quiet:  # floating-point state is per thread
+            w.line("_token = _quiet()")
+            w.line("try:")
+            w.level += 1
+        for buf, dtype in buffers:
+            w.line(f"{buf} = np.empty({_ints(block_shape)}, {ctx.const(dtype)})")
+        if accumulate:
+            w.line(f"_acc = {acc_init}")
+        w.line(f"for _s in range(_lo, _hi, {int(rows)}):")
+        with w.indent():
+            w.line(f"_e = min(_s + {int(rows)}, _hi)")
+            w.line("_k = _e - _s")
+            _emit_block_body(w, ctx, group, plan, outputs, shape, red, red_axes, accumulate)
+        w.line("return _acc" if accumulate else "return None")
+        if ctx.quiet:
+            w.level -= 1
+            w.line("finally:")
+            with w.indent():
+                w.line("_restore(_token)")
+    call = f"{ctx.const(run_blocks, 'runs blocks on the thread pool')}({fn}, {int(n)}, " \
+           f"{int(rows)}, {combine or None}, {int(group.size)})"
+    w.line(f"{ctx.name(red.outvars[0])} = {call}" if accumulate else call)
 
-        def operand(a: Any) -> str:
-            if type(a) is Var and a in local:
-                return local[a]
-            return ctx.atom(a)  # 0-d or broadcast along the leading axis: the whole value
 
-        for eqn, buf in plan:
-            (v,) = eqn.outvars
-            ins = [operand(a) for a in eqn.invars]
-            ufunc = numpy_rules.ufunc_name(eqn)
-            if v in outputs:
-                target = f"{ctx.name(v)}[_s:_e]"
-                if ufunc is not None:
-                    w.line(f"np.{ufunc}({', '.join(ins)}, out={target})")
-                else:
-                    w.line(f"{target} = {_expression(ctx, eqn, ins)}")
-                local[v] = target
-            elif buf is not None:
-                tmp = f"_t{ctx.name(v)}"
-                w.line(f"{tmp} = np.{ufunc}({', '.join(ins)}, out={buf}[:_k])")
-                local[v] = tmp
+def _emit_block_body(w: source.SourceWriter, ctx: _Ctx, group: fusion.FusionGroup,
+                     plan: list, outputs: set, shape: tuple, red: Eqn | None,
+                     red_axes: tuple, accumulate: bool) -> None:
+    n = shape[0]
+    local: dict[Any, str] = {}
+    # Block views of the inputs that span the leading axis, made once per block.
+    for a in group.inputs:
+        if type(a) is Var and a.aval.shape and len(a.aval.shape) == len(shape) and \
+                a.aval.shape[0] == n:
+            local[a] = f"_i{ctx.name(a)}"
+            w.line(f"{local[a]} = {ctx.name(a)}[_s:_e]")
+
+    def operand(a: Any) -> str:
+        if type(a) is Var and a in local:
+            return local[a]
+        return ctx.atom(a)  # 0-d or broadcast along the leading axis: the whole value
+
+    for eqn, buf in plan:
+        (v,) = eqn.outvars
+        ins = [operand(a) for a in eqn.invars]
+        ufunc = numpy_rules.ufunc_name(eqn)
+        if v in outputs:
+            target = f"{ctx.name(v)}[_s:_e]"
+            if ufunc is not None:
+                w.line(f"np.{ufunc}({', '.join(ins)}, out={target})")
             else:
-                tmp = f"_t{ctx.name(v)}"
-                w.line(f"{tmp} = {_expression(ctx, eqn, ins)}")
-                local[v] = tmp
-        if red is not None:
-            src = operand(red.invars[0])
-            ufunc = {"reduce_sum": "add", "reduce_prod": "multiply", "reduce_max": "maximum",
-                     "reduce_min": "minimum"}[red.prim.name]
-            dtype = ctx.const(red.outvars[0].aval.dtype)
-            part = f"np.{ufunc}.reduce({src}, axis={_ints(red_axes)}, dtype={dtype})"
-            out = ctx.name(red.outvars[0])
-            if accumulate:
-                w.line(f"{out} = np.{ufunc}({out}, {part}, dtype={dtype})")
-            else:
-                w.line(f"{out}[_s:_e] = {part}")
+                w.line(f"{target} = {_expression(ctx, eqn, ins)}")
+            local[v] = target
+        elif buf is not None:
+            tmp = f"_t{ctx.name(v)}"
+            w.line(f"{tmp} = np.{ufunc}({', '.join(ins)}, out={buf}[:_k])")
+            local[v] = tmp
+        else:
+            tmp = f"_t{ctx.name(v)}"
+            w.line(f"{tmp} = {_expression(ctx, eqn, ins)}")
+            local[v] = tmp
+    if red is not None:
+        src = operand(red.invars[0])
+        ufunc = {"reduce_sum": "add", "reduce_prod": "multiply", "reduce_max": "maximum",
+                 "reduce_min": "minimum"}[red.prim.name]
+        dtype = ctx.const(red.outvars[0].aval.dtype)
+        part = f"np.{ufunc}.reduce({src}, axis={_ints(red_axes)}, dtype={dtype})"
+        if accumulate:
+            w.line(f"_acc = np.{ufunc}(_acc, {part}, dtype={dtype})")
+        else:
+            w.line(f"{ctx.name(red.outvars[0])}[_s:_e] = {part}")
+
+
+def _combine(ufunc: Any, dtype: np.dtype, a: Any, b: Any) -> Any:
+    return ufunc(a, b, dtype=dtype)
+
+
+# --- running blocks on threads ------------------------------------------------------------------
+
+# A group runs its blocks on several threads when it has at least this many elements: NumPy
+# releases the GIL inside each ufunc, so the blocks of one group proceed in parallel. The work
+# is split into contiguous, block-aligned ranges, one per thread, and partial reductions are
+# combined in range order, so results do not depend on timing (only on the thread count).
+PARALLEL_MIN_ELEMENTS = 1 << 18
+_pool_lock = threading.Lock()
+_pool: Any = None
+
+
+def _threads() -> int:
+    return max(1, config.cpu_threads.value)
+
+
+def _executor(n: int) -> Any:
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool._max_workers < n:
+            from concurrent.futures import ThreadPoolExecutor
+            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="functrans-blocks")
+        return _pool
+
+
+def run_blocks(fn: Any, n: int, rows: int, combine: Any, size: int) -> Any:
+    """Run ``fn(lo, hi)`` over rows [0, n) in blocks of ``rows``: on one thread, or split
+    across the configured CPU threads; return the combined partial results (or None)."""
+    threads = _threads()
+    n_blocks = -(-n // rows)
+    if threads == 1 or n_blocks < 2 or size < PARALLEL_MIN_ELEMENTS:
+        return fn(0, n)
+    threads = min(threads, n_blocks)
+    per = -(-n_blocks // threads) * rows
+    bounds = [(lo, min(lo + per, n)) for lo in range(0, n, per)]
+    pool = _executor(len(bounds) - 1)
+    futures = [pool.submit(fn, lo, hi) for lo, hi in bounds[1:]]
+    parts = [fn(*bounds[0])] + [f.result() for f in futures]
+    if combine is None:
+        return None
+    out = parts[0]
+    for p in parts[1:]:
+        out = combine(out, p)
+    return out
 
 
 def _last_uses(group: fusion.FusionGroup) -> dict[Var, int]:

@@ -394,3 +394,44 @@ def test_disk_cache_is_trimmed_to_its_size_cap(monkeypatch):
     for k in range(12):  # distinct programs: distinct modules of ~1 KB each
         ft.jit(lambda x, k=k: fnp.sin(x) * (k + 2) + k)(np.ones(k + 1, np.float32))
     assert 0 < source.cache_size_bytes() <= 6000 + 3000  # trimmed to 80% of the cap per check
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_large_fused_groups_on_threads_match_one_thread_and_eager(threads, recwarn):
+    def f(x):
+        y = fnp.log(x) * fnp.exp(-x) + fnp.sqrt(x)  # log/sqrt of negatives: quiet, like eager
+        return fnp.sum(fnp.exp(-x * x)), fnp.max(fnp.abs(x) * 2.0, axis=0), y * 3.0
+
+    x = np.random.default_rng(0).normal(size=(300_001,)).astype(np.float64)
+    with ft.config.cpu_threads(1):
+        ft.clear_caches()
+        expected = [np.asarray(o) for o in ft.jit(f)(x)]
+    with ft.config.cpu_threads(threads):
+        ft.clear_caches()
+        got = [np.asarray(o) for o in ft.jit(f)(x)]
+    np.testing.assert_allclose(got[0], expected[0], rtol=1e-12)  # summed in another order
+    np.testing.assert_allclose(got[0], np.sum(np.exp(-x * x)), rtol=1e-12)
+    np.testing.assert_array_equal(got[1], expected[1])
+    np.testing.assert_array_equal(got[2], expected[2])
+    with np.errstate(all="ignore"):
+        eager = np.log(x) * np.exp(-x) + np.sqrt(x)
+    np.testing.assert_array_equal(got[2], eager * 3.0)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_threaded_groups_are_reentrant_from_two_user_threads():
+    f = ft.jit(lambda x: fnp.sum(fnp.sin(x) ** 2))
+    xs = [np.linspace(0, k + 1, 400_000) for k in range(4)]
+    expected = [float(f(x)) for x in xs]
+    results: dict[int, float] = {}
+
+    def worker(k):
+        for _ in range(5):
+            results[k] = float(f(xs[k]))
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [results[k] for k in range(4)] == expected
