@@ -224,19 +224,15 @@ def fold_scalar_broadcasts(closed: ClosedJaxpr) -> ClosedJaxpr:
     cotangent of ones (the backward pass of ``sum``) costs no array pass at all."""
     jaxpr = closed.jaxpr
     scalar_of: dict[Var, Literal] = {}  # var -> the 0-d literal it is a broadcast of
-    env: dict[Var, Any] = {}
     eqns: list[Eqn] = []
-
-    def read(a: Any) -> Any:
-        return env.get(a, a) if type(a) is Var else a
 
     from functrans.primitives.structural import broadcast_in_dim_p
     for eqn in jaxpr.eqns:
-        ins = [read(a) for a in eqn.invars]
+        ins = eqn.invars
         name, fam = eqn.prim.name, eqn.prim.family
         if name == "broadcast_in_dim" and type(ins[0]) is Literal and not ins[0].aval.shape:
             scalar_of[eqn.outvars[0]] = ins[0]
-        elif (fam in _ELEMENTWISE and not eqn.prim.multiple_results
+        elif (scalar_of and fam in _ELEMENTWISE and not eqn.prim.multiple_results
               and any(type(a) is Var and a in scalar_of for a in ins)):
             out = eqn.outvars[0]
             full = [a for a in ins if not (type(a) is Literal or a in scalar_of)
@@ -256,9 +252,8 @@ def fold_scalar_broadcasts(closed: ClosedJaxpr) -> ClosedJaxpr:
                                     {"shape": out.aval.shape, "broadcast_dimensions": ()},
                                     eqn.source_info))
                     continue
-        eqns.append(Eqn(eqn.prim, ins, eqn.outvars, eqn.params, eqn.source_info))
-    outvars = [read(a) for a in jaxpr.outvars]
-    return ClosedJaxpr(Jaxpr(jaxpr.constvars, jaxpr.invars, outvars, eqns, jaxpr.debug),
+        eqns.append(eqn)
+    return ClosedJaxpr(Jaxpr(jaxpr.constvars, jaxpr.invars, jaxpr.outvars, eqns, jaxpr.debug),
                        closed.consts)
 
 
@@ -342,22 +337,29 @@ def cse(closed: ClosedJaxpr) -> ClosedJaxpr:
         return env.get(a, a) if type(a) is Var else a
 
     for eqn in jaxpr.eqns:
-        ins = [read(a) for a in eqn.invars]
+        ins = [read(a) for a in eqn.invars] if env else eqn.invars
         key = None
-        if eqn.prim.name not in ("remat", "custom_lin") and not has_effects(eqn):
+        params = eqn.params
+        if (eqn.prim.name not in ("remat", "custom_lin") and not eqn.prim.effectful
+                and (not params or not has_effects(eqn))):
             try:
-                key = (eqn.prim.name, tuple(sorted((k, _param_key(v))
-                                                   for k, v in eqn.params.items())),
-                       tuple(_atom_key(a) for a in ins))
+                pkey = tuple(sorted((k, _param_key(v)) for k, v in params.items())) \
+                    if params else ()
+                key = (eqn.prim, pkey, tuple(("var", id(a)) if type(a) is Var
+                                             else _atom_key(a) for a in ins))
             except TypeError:
                 key = None
-        if key is not None and key in seen:
-            for v, prev in zip(eqn.outvars, seen[key], strict=True):
-                env[v] = prev
-            continue
         if key is not None:
+            prev = seen.get(key)
+            if prev is not None:
+                for v, p in zip(eqn.outvars, prev, strict=True):
+                    env[v] = p
+                continue
             seen[key] = eqn.outvars
-        eqns.append(Eqn(eqn.prim, ins, eqn.outvars, eqn.params, eqn.source_info))
+        if ins is eqn.invars or all(map(operator.is_, ins, eqn.invars)):
+            eqns.append(eqn)
+        else:
+            eqns.append(Eqn(eqn.prim, ins, eqn.outvars, params, eqn.source_info))
     outvars = [read(a) for a in jaxpr.outvars]
     return ClosedJaxpr(Jaxpr(jaxpr.constvars, jaxpr.invars, outvars, eqns, jaxpr.debug),
                        closed.consts)
