@@ -17,8 +17,9 @@ from collections.abc import Callable
 
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
-# The same for XLA when JAX is compared (its own Eigen thread pool otherwise takes both cores
-# while NumPy's BLAS has one): like against like. Set XLA_FLAGS yourself to compare otherwise.
+# The same for XLA's Eigen matmuls when JAX is compared (like against like with one-thread
+# BLAS). XLA's fused elementwise loops still use every core, as functrans' blocked groups do
+# (config.cpu_threads). Set XLA_FLAGS yourself to compare otherwise.
 os.environ.setdefault("XLA_FLAGS",
                       "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 
