@@ -292,8 +292,12 @@ def _emit_group(w: source.SourceWriter, ctx: _Ctx, group: fusion.FusionGroup,
             w.line("finally:")
             with w.indent():
                 w.line("_restore(_token)")
+    work = group.size * sum(_cost(e) for e in group.all_eqns)
+    if group.size < CHEAP_PARALLEL_MIN_ELEMENTS and not any(
+            e.prim.name in _EXPENSIVE for e in group.all_eqns):
+        work = 0  # cheap arithmetic on cache-sized data: a second thread only competes
     call = f"{ctx.const(run_blocks, 'runs blocks on the thread pool')}({fn}, {int(n)}, " \
-           f"{int(rows)}, {combine or None}, {int(group.size)})"
+           f"{int(rows)}, {combine or None}, {int(work)})"
     w.line(f"{ctx.name(red.outvars[0])} = {call}" if accumulate else call)
 
 
@@ -345,17 +349,36 @@ def _emit_block_body(w: source.SourceWriter, ctx: _Ctx, group: fusion.FusionGrou
             w.line(f"{ctx.name(red.outvars[0])}[_s:_e] = {part}")
 
 
+# Relative per-element cost of an equation in a fused group, for the threading decision:
+# transcendental ufuncs cost about ten simple arithmetic passes over cache-resident data.
+_EXPENSIVE = frozenset({
+    "exp", "exp2", "expm1", "log", "log1p", "sin", "cos", "tan", "asin", "acos", "atan",
+    "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "logistic", "pow", "atan2", "erf",
+    "erfc", "erf_inv", "lgamma", "digamma", "cbrt"})
+
+
+def _cost(eqn: Eqn) -> int:
+    return 10 if eqn.prim.name in _EXPENSIVE else 1
+
+
 def _combine(ufunc: Any, dtype: np.dtype, a: Any, b: Any) -> Any:
     return ufunc(a, b, dtype=dtype)
 
 
 # --- running blocks on threads ------------------------------------------------------------------
 
-# A group runs its blocks on several threads when it has at least this many elements: NumPy
-# releases the GIL inside each ufunc, so the blocks of one group proceed in parallel. The work
-# is split into contiguous, block-aligned ranges, one per thread, and partial reductions are
-# combined in range order, so results do not depend on timing (only on the thread count).
-PARALLEL_MIN_ELEMENTS = 1 << 18
+# A group runs its blocks on several threads when its work (elements x per-element cost,
+# see ``_cost``) is at least this much: NumPy releases the GIL inside each ufunc, so the
+# blocks of one group proceed in parallel, but handing blocks to a thread costs tens of
+# microseconds (measured: a 7-op arithmetic chain gains from 1e6 elements on, a
+# transcendental one from 3e5). The work is split into contiguous, block-aligned ranges,
+# one per thread, and partial reductions are combined in range order, so results do not
+# depend on timing (only on the thread count).
+PARALLEL_MIN_WORK = 5_000_000
+# Groups of only cheap arithmetic are memory-bound: on this machine kind (2 vCPUs that share
+# caches) a second thread made them slower (0.67 -> 0.92 ms at 1e6 float32) until the data
+# no longer fits in cache, where it helps (8.1 -> 6.2 ms at 1e7).
+CHEAP_PARALLEL_MIN_ELEMENTS = 4_000_000
 _pool_lock = threading.Lock()
 _pool: Any = None
 
@@ -373,12 +396,12 @@ def _executor(n: int) -> Any:
         return _pool
 
 
-def run_blocks(fn: Any, n: int, rows: int, combine: Any, size: int) -> Any:
+def run_blocks(fn: Any, n: int, rows: int, combine: Any, work: int) -> Any:
     """Run ``fn(lo, hi)`` over rows [0, n) in blocks of ``rows``: on one thread, or split
     across the configured CPU threads; return the combined partial results (or None)."""
     threads = _threads()
     n_blocks = -(-n // rows)
-    if threads == 1 or n_blocks < 2 or size < PARALLEL_MIN_ELEMENTS:
+    if threads == 1 or n_blocks < 2 or work < PARALLEL_MIN_WORK:
         return fn(0, n)
     threads = min(threads, n_blocks)
     per = -(-n_blocks // threads) * rows
