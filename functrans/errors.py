@@ -121,12 +121,34 @@ def attribute_to(info: SourceInfo | None) -> Iterator[None]:
         _source_override.reset(token)
 
 
+class LazySource:
+    """An override that finds the user's frame only when asked, once: a rule that binds
+    several primitives for one user operation (a jvp rule) pays for one stack walk, and
+    none when nothing is staged (eager forward mode). Valid only while the frame it starts
+    from is running, which is while the override is set."""
+
+    __slots__ = ("frame", "info")
+
+    def __init__(self, frame: types.FrameType):
+        self.frame: types.FrameType | None = frame
+        self.info: SourceInfo | None = None
+
+    def resolve(self) -> SourceInfo | None:
+        if self.frame is not None:
+            self.info = _walk(self.frame)
+            self.frame = None
+        return self.info
+
+
 def user_frame(skip: int = 1) -> SourceInfo | None:
     """The innermost frame on the stack that is not functrans code."""
     override = _source_override.get()
     if override is not None:
-        return override
-    f: types.FrameType | None = sys._getframe(skip)
+        return override.resolve() if type(override) is LazySource else override
+    return _walk(sys._getframe(skip))
+
+
+def _walk(f: types.FrameType | None) -> SourceInfo | None:
     while f is not None and _is_internal(f.f_code):
         f = f.f_back
     if f is None:

@@ -327,3 +327,17 @@ def test_logaddexp_second_derivative_is_smooth_at_the_tie():
     np.testing.assert_array_equal(np.asarray(fnp.logaddexp(a, b)), np.logaddexp(a, b))
     g = np.asarray(ft.grad(lambda x: fnp.sum(fnp.logaddexp(x, b)))(a))
     assert np.all(np.isfinite(g)) and g[0] == 1.0
+
+
+def test_every_equation_of_a_traced_gradient_names_the_users_line():
+    def f(x):
+        y = fnp.sin(x) * fnp.exp(x)  # line A
+        return fnp.sum(fnp.tanh(y))  # line B
+
+    first = f.__code__.co_firstlineno
+    call_site = first + 6  # the grad seed (a cotangent of one) comes from the grad call
+    for jaxpr in (ft.make_jaxpr(ft.grad(f))(np.ones(3)),
+                  ft.make_jaxpr(lambda x, t: ft.jvp(f, (x,), (t,)))(np.ones(3), np.ones(3))):
+        lines = {e.source_info.lineno for e in jaxpr.jaxpr.eqns}
+        assert all(e.source_info.filename == __file__ for e in jaxpr.jaxpr.eqns)
+        assert {first + 1, first + 2} <= lines <= {first + 1, first + 2, call_site}, lines

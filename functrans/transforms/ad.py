@@ -13,6 +13,8 @@ primitive records; this module only applies them. Imports core, ir, partial_eval
 
 from __future__ import annotations
 
+import sys
+
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -76,7 +78,15 @@ class JVPTrace(core.Trace):
                 raise _missing_jvp(prim, self)
             tangents = [Zero(tangent_aval(core.get_aval(p))) if t is None else t
                         for p, t in zip(primals, tangents, strict=True)]
-            out_primal, out_tangent = rule(primals, tangents, **params)
+            # Every equation the rule stages comes from the user's one operation: find its
+            # source line at most once.
+            src_token = (errors._source_override.set(errors.LazySource(sys._getframe(1)))
+                         if errors._source_override.get() is None else None)
+            try:
+                out_primal, out_tangent = rule(primals, tangents, **params)
+            finally:
+                if src_token is not None:
+                    errors._source_override.reset(src_token)
         finally:
             core._trace_var.reset(token)
         if prim.multiple_results:
