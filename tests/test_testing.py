@@ -589,3 +589,14 @@ def test_plugin_hypothesis_profile(pytester, monkeypatch):
     monkeypatch.delenv("FUNCTRANS_DERANDOMIZE")
     result = pytester.runpytest_subprocess(*_PLUGIN, "--hypothesis-profile=functrans")
     result.assert_outcomes(failed=1)   # registered without derandomize
+
+
+def test_check_grads_does_not_fail_on_subnormal_derivatives():
+    # Found by hypothesis: d/dx sin(x)*x at x ~ 4e-321 is a subnormal that finite differences
+    # (which round to 0) cannot resolve.
+    check_grads(lambda t: fnp.sin(t) * t, (np.array([3.7e-321, -1e-300]),))
+    # Real errors are still caught, next to subnormal values.
+    f = ft.custom_jvp(lambda t: t * 2.0)
+    f.defjvp(lambda primals, tangents: (primals[0] * 2.0, tangents[0] * 3.0))
+    with pytest.raises(AssertionError, match="disagree"):
+        check_grads(f, (np.array([1.0, 1e-310]),), modes=("fwd",))
