@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib
 import math
-import time
 
 import numpy as np
 import pytest
@@ -1014,13 +1013,8 @@ def test_orthogonal():
                                    atol=1e-12)
 
 
-# --- performance ----------------------------------------------------------------------------------
-
-
-def test_a_million_uniforms_take_well_under_a_second():
-    jr.uniform(K, (10,))
-    t0 = time.perf_counter()
-    u = jr.uniform(K, (1_000_000,))
-    elapsed = time.perf_counter() - t0
-    assert u.shape == (1_000_000,)
-    assert elapsed < 0.5, f"1e6 uniform float32 took {elapsed:.3f}s"
+def test_a_million_uniforms():
+    # Speed: benchmarks/primitive_speed.py.
+    u = np.asarray(jr.uniform(K, (1_000_000,)))
+    assert u.shape == (1_000_000,) and u.dtype == np.float32
+    assert 0.0 <= u.min() and u.max() < 1.0 and abs(u.mean() - 0.5) < 2e-3

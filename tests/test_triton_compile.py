@@ -17,7 +17,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 import pytest
@@ -33,7 +32,6 @@ if not CHILD:
         env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
         env.update(FUNCTRANS_TRITON_COMPILE_CHILD="1", TRITON_DEFAULT_FP_FUSION="1",
                    TRITON_CACHE_DIR=tempfile.mkdtemp(prefix="functrans-triton-cache-"))
-        t0 = time.perf_counter()
         proc = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
              os.path.abspath(__file__)],
@@ -41,7 +39,6 @@ if not CHILD:
             capture_output=True, text=True, timeout=900, check=False)
         out = proc.stdout[-12000:] + proc.stderr[-4000:]
         assert proc.returncode == 0, f"compile suite failed:\n{out}"
-        print(f"compile suite: {time.perf_counter() - t0:.1f} s\n{out[-1500:]}")
 
 else:
     from functrans.kernels import ptx

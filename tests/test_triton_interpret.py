@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -28,7 +27,6 @@ if not INTERPRETER:
         """All tests of this file, in a child process with TRITON_INTERPRET=1."""
         pytest.importorskip("triton", reason="the test extra installs triton")
         env = {**os.environ, "TRITON_INTERPRET": "1", "TRITON_DEFAULT_FP_FUSION": "1"}
-        t0 = time.perf_counter()
         proc = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
              "no:randomly", "--durations=5", os.path.abspath(__file__)],
@@ -36,7 +34,6 @@ if not INTERPRETER:
             capture_output=True, text=True, timeout=900, check=False)
         out = proc.stdout[-12000:] + proc.stderr[-4000:]
         assert proc.returncode == 0, f"interpreter suite failed:\n{out}"
-        print(f"interpreter suite: {time.perf_counter() - t0:.1f} s\n{out[-1500:]}")
 
 else:
     from functrans.lowering import triton_backend, triton_rules, triton_schedule
