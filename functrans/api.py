@@ -18,8 +18,10 @@ from functrans.ir import ClosedJaxpr
 from functrans.transforms.partial_eval import trace_to_jaxpr
 
 
-def _stage(what: str, fun: Callable, args: tuple, kwargs: dict,
-           static_argnums: tuple[int, ...]) -> tuple[ClosedJaxpr, tree_util.PyTreeDef]:
+def stage(what: str, fun: Callable, args: tuple, kwargs: dict, static_argnums: tuple[int, ...]
+          ) -> tuple[ClosedJaxpr, tree_util.PyTreeDef, list[Any]]:
+    """Trace ``fun(*args, **kwargs)`` (``static_argnums`` as Python values) to a closed jaxpr
+    over the flat non-static leaves: (jaxpr, output tree, those leaves)."""
     static_argnums = api_util.normalize_argnums(what, static_argnums, len(args))
     dyn, static = api_util.split_static(args, static_argnums)
 
@@ -32,7 +34,7 @@ def _stage(what: str, fun: Callable, args: tuple, kwargs: dict,
     flat_fun, out_tree = api_util.flatten_fun(with_static, in_tree, what)
     debug = core.DebugInfo(what, fun, dyn, kwargs)
     closed = trace_to_jaxpr(flat_fun, in_avals, debug)
-    return closed, out_tree()
+    return closed, out_tree(), flat
 
 
 def make_jaxpr(fun: Callable, static_argnums: int | Sequence[int] = (),
@@ -51,7 +53,7 @@ def make_jaxpr(fun: Callable, static_argnums: int | Sequence[int] = (),
     @api_boundary
     @functools.wraps(fun)
     def make(*args: Any, **kwargs: Any) -> Any:
-        closed, out_tree = _stage("make_jaxpr", fun, args, kwargs, static_argnums)
+        closed, out_tree, _ = stage("make_jaxpr", fun, args, kwargs, static_argnums)
         if not return_shape:
             return closed
         shapes = [ShapeDtypeStruct(a.shape, a.dtype, a.weak_type) for a in closed.out_avals]
@@ -68,6 +70,6 @@ def eval_shape(fun: Callable, *args: Any, **kwargs: Any) -> Any:
     >>> ft.eval_shape(lambda x: fnp.sum(x, axis=0), np.ones((2, 3), np.float32))
     ShapeDtypeStruct(shape=(3,), dtype=float32)
     """
-    closed, out_tree = _stage("eval_shape", fun, args, kwargs, ())
+    closed, out_tree, _ = stage("eval_shape", fun, args, kwargs, ())
     shapes = [ShapeDtypeStruct(a.shape, a.dtype, a.weak_type) for a in closed.out_avals]
     return tree_util.tree_unflatten(out_tree, shapes)

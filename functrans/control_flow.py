@@ -24,7 +24,7 @@ from functrans import api_util, core, errors, tree_util
 from functrans import dtypes as dt
 from functrans.core import ShapedArray
 from functrans.errors import ControlFlowTypeError, api_boundary
-from functrans.ir import ClosedJaxpr, Jaxpr
+from functrans.ir import ClosedJaxpr, hoist_consts
 from functrans.primitives.control_flow import cond_p, scan_p
 from functrans.primitives.elementwise import (
     add,
@@ -137,14 +137,6 @@ def _cast(x: Any, aval: ShapedArray) -> Any:
     return core.Array(np.asarray(core.to_numpy(x), aval.dtype), aval.weak_type)
 
 
-def _hoisted(closed: ClosedJaxpr) -> tuple[ClosedJaxpr, list[Any]]:
-    """``closed`` with its captured values turned into leading inputs, and those values: every
-    transformation then sees them as operands (a closed-over tracer gets its tangent, batch)."""
-    j = closed.jaxpr
-    return (ClosedJaxpr(Jaxpr([], j.constvars + j.invars, j.outvars, j.eqns, j.debug), []),
-            list(closed.consts))
-
-
 class _Traced(NamedTuple):
     jaxpr: ClosedJaxpr        # captured values hoisted to leading inputs
     consts: list[Any]
@@ -169,7 +161,7 @@ def _trace(what: str, fun: Callable, tree: tree_util.PyTreeDef, avals: list[Shap
         return flat
 
     closed = trace_to_jaxpr(flat_fun, avals, core.DebugInfo(f"lax.{what}", *user))
-    jaxpr, consts = _hoisted(closed)
+    jaxpr, consts = hoist_consts(closed)
     return _Traced(jaxpr, consts, store["tree"], store["avals"])
 
 

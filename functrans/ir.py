@@ -133,6 +133,14 @@ class ClosedJaxpr:
 # --- evaluation ---------------------------------------------------------------------------------
 
 
+def hoist_consts(closed: ClosedJaxpr) -> tuple[ClosedJaxpr, list[Any]]:
+    """``closed`` with its captured values turned into leading inputs, and those values: every
+    transformation then sees them as operands (a closed-over tracer gets its tangent, batch)."""
+    j = closed.jaxpr
+    return (ClosedJaxpr(Jaxpr([], j.constvars + j.invars, j.outvars, j.eqns, j.debug), []),
+            list(closed.consts))
+
+
 def eval_jaxpr(jaxpr: Jaxpr, consts: Sequence[Any], *args: Any) -> list[Any]:
     """Run a jaxpr by binding each equation's primitive (so it works under any trace)."""
     env: dict[Var, Any] = {}

@@ -91,6 +91,11 @@ class FlattenedIndexKey:
         return f"[<flat index {self.key}>]"
 
 
+def leaf_paths(tree: Any) -> list[str]:
+    """``keystr`` of every leaf's key path, in flattening order."""
+    return [keystr(p) for p, _ in tree_flatten_with_path(tree)[0]]
+
+
 def keystr(keys: Iterable[Any], *, simple: bool = False, separator: str = "") -> str:
     """Format a key path; ``simple=True`` drops brackets, quotes and dots.
 

@@ -23,16 +23,14 @@ import numpy as np
 from functrans import api_util, config, core, errors, tree_util
 from functrans import dtypes as dt
 from functrans.core import Array, ShapedArray, Tracer
-from functrans.ir import ClosedJaxpr, Jaxpr
-from functrans.lowering.numpy_backend import Executable, compile_numpy, generate
-from functrans.lowering import passes
+from functrans.ir import ClosedJaxpr, hoist_consts
+from functrans.lowering.numpy_backend import Executable, compile_numpy, generate_module, load
 from functrans.primitives.ad_rules import UndefinedPrimal, Zero, tangent_aval
 from functrans.primitives.registry import Example, define_primitive
 from functrans.primitives.rules import ELEMENTWISE_SHAPES, sample_array
 from functrans.transforms import ad
-from functrans.transforms.batching import batch_jaxpr
 from functrans.transforms.partial_eval import trace_to_jaxpr
-from functrans.transforms.subprograms import partial_eval_jaxpr, transpose_jaxpr
+from functrans.transforms import subprograms as sp
 
 BACKENDS = ("numpy", "triton")
 
@@ -40,7 +38,6 @@ BACKENDS = ("numpy", "triton")
 # --- compiled executables, memoized per jaxpr ---------------------------------------------------
 
 _executables: weakref.WeakKeyDictionary[ClosedJaxpr, Executable] = weakref.WeakKeyDictionary()
-_derived: weakref.WeakKeyDictionary[ClosedJaxpr, dict] = weakref.WeakKeyDictionary()
 
 
 def executable(closed: ClosedJaxpr, name: str, backend: str = "numpy") -> Executable:
@@ -58,20 +55,11 @@ def _backend_executable(closed: ClosedJaxpr, name: str, backend: str) -> Executa
     return triton_backend.executable(closed, name)
 
 
-def _memo(closed: ClosedJaxpr, key: Any, make: Callable[[], Any]) -> Any:
-    table = _derived.get(closed)
-    if table is None:
-        table = _derived[closed] = {}
-    if key not in table:
-        table[key] = make()
-    return table[key]
-
-
 def clear_caches() -> None:
     """Forget every compiled function and derived program (the on-disk cache too)."""
     from functrans.lowering import source
     _executables.clear()
-    _derived.clear()
+    sp.clear_derived()
     for fn in list(_live_jitted):
         fn.clear_cache()
     source.clear_disk_cache()
@@ -95,7 +83,7 @@ def _jit_call_abstract_eval(*avals: ShapedArray, jaxpr: ClosedJaxpr, name: str
 def _jit_call_jvp(primals: list, tangents: list, jaxpr: ClosedJaxpr, name: str
                   ) -> tuple[list, list]:
     nonzeros = tuple(type(t) is not Zero for t in tangents)
-    jvp_closed, out_nz = _memo(jaxpr, ("jvp", nonzeros), lambda: ad.jvp_jaxpr(jaxpr, nonzeros))
+    jvp_closed, out_nz = sp.jvp_jaxpr(jaxpr, nonzeros, False)
     outs = jit_call_p.bind(*primals, *[t for t in tangents if type(t) is not Zero],
                            jaxpr=jvp_closed, name=f"jvp({name})")
     n = len(jaxpr.out_avals)
@@ -110,8 +98,7 @@ def _jit_call_partial_eval(trace: ad.PartialEvalTrace, args: Sequence[Any], para
     inputs include the known part's residuals (nothing is recomputed)."""
     jaxpr, name = params["jaxpr"], params["name"]
     unknowns = tuple(trace.is_unknown(a) for a in args)
-    known, unknown, out_unknowns, _ = _memo(
-        jaxpr, ("pe", unknowns), lambda: partial_eval_jaxpr(jaxpr, unknowns))
+    known, unknown, out_unknowns, _ = sp.partial_eval_jaxpr(jaxpr, unknowns)
     known_args = [a for a, u in zip(args, unknowns, strict=True) if not u]
     known_results = trace.evaluate(jit_call_p, known_args, {"jaxpr": known, "name": name})
     n_known = sum(1 for u in out_unknowns if not u)
@@ -127,7 +114,7 @@ def _jit_call_transpose(cts: list, *args: Any, jaxpr: ClosedJaxpr, name: str) ->
     undefined = tuple(type(a) is UndefinedPrimal for a in args)
     ct_zero = tuple(type(c) is Zero for c in cts)
 
-    closed = transpose_jaxpr(jaxpr, undefined, ct_zero)  # memoized per jaxpr
+    closed = sp.transpose_jaxpr(jaxpr, undefined, ct_zero)
     known = [a for a, u in zip(args, undefined, strict=True) if not u]
     out = jit_call_p.bind(*known, *[c for c in cts if type(c) is not Zero], jaxpr=closed,
                           name=f"transpose({name})")
@@ -137,8 +124,7 @@ def _jit_call_transpose(cts: list, *args: Any, jaxpr: ClosedJaxpr, name: str) ->
 
 def _jit_call_batch(axis: Any, vals: list, dims: list, jaxpr: ClosedJaxpr, name: str
                     ) -> tuple[list, list]:
-    key = ("batch", tuple(dims), axis.size, axis.name)
-    batched, out_dims = _memo(jaxpr, key, lambda: batch_jaxpr(jaxpr, axis, dims))
+    batched, out_dims = sp.batch_jaxpr_natural(jaxpr, axis, dims)
     return jit_call_p.bind(*vals, jaxpr=batched, name=f"vmap({name})"), out_dims
 
 
@@ -152,11 +138,6 @@ def _jit_call_sample(dtype: np.dtype) -> list[Example]:
         out.append(Example((sample_array(shape, dtype, seed=1),),
                            {"jaxpr": closed, "name": "sample"}))
     return out
-
-
-class _Named:
-    def __init__(self, name: str):
-        self.__name__ = self.__qualname__ = name
 
 
 jit_call_p = define_primitive(
@@ -186,17 +167,6 @@ def _leaf_signature(x: Any) -> tuple:
         return (a.shape, a.dtype, a.weak_type)
     a = core.get_aval(x)
     return (a.shape, a.dtype, a.weak_type)
-
-
-def _to_numpy(x: Any, sig: tuple) -> Any:
-    t = type(x)
-    if t is np.ndarray:
-        return x
-    if t is Array:
-        return x._value
-    if t in _SCALARS:
-        return np.asarray(x, sig[1])
-    return np.asarray(x)
 
 
 @functools.lru_cache(maxsize=64)
@@ -267,7 +237,6 @@ class JittedFunction:
         self._keys: list[tuple] = []
         self._hits = 0
         self._misses: list[CacheMiss] = []
-        self._sig_params = _signature_params(fun)
         _live_jitted.add(self)
 
     # The call path is kept short: it runs on every call.
@@ -321,8 +290,7 @@ class JittedFunction:
 
     def _run(self, entry: _Entry, leaves: list, sigs: tuple) -> Any:
         exe = entry.exe or entry.executable()
-        vals = [x if type(x) is np.ndarray else _to_numpy(x, s)
-                for x, s in zip(leaves, sigs, strict=True)]
+        vals = [x if type(x) is np.ndarray else core.to_numpy(x) for x in leaves]
         outs = exe.run(*entry.consts, *vals)
         if self.verify:
             from functrans.lowering.triton_verify import verify_call
@@ -341,12 +309,11 @@ class JittedFunction:
         t0 = time.perf_counter()
         closed, out_tree = self._trace(args, kwargs, leaves, sigs)
         t1 = time.perf_counter()
-        j = closed.jaxpr
-        opened = ClosedJaxpr(Jaxpr([], j.constvars + j.invars, j.outvars, j.eqns, j.debug), [])
-        entry = _Entry(opened, [_as_value(c) for c in closed.consts], out_tree,
+        opened, consts = hoist_consts(closed)
+        entry = _Entry(opened, [_as_value(c) for c in consts], out_tree,
                        {"trace": t1 - t0}, getattr(self.fun, "__name__", "f"))
         entry.backend = self.resolved_backend()
-        signature = _describe_signature(self._sig_params, args, kwargs, leaves, sigs, statics)
+        signature = _describe_signature(sigs, statics)
         self._misses.append(CacheMiss(signature, reason, entry.timings))
         if any(isinstance(c, Tracer) for c in closed.consts):
             # A closure over a tracer of an enclosing transformation: valid only now.
@@ -397,7 +364,6 @@ class JittedFunction:
     def _miss_reason(self, key: tuple) -> str:
         if not self._keys:
             return "first call"
-        treedef, sigs, statics = key
         best = None
         for old in reversed(self._keys):
             diffs = _differences(old, key)
@@ -447,22 +413,20 @@ class Lowered:
         self._jitted = jitted
         self.jaxpr = closed
         self.out_tree = out_tree
-        t0 = time.perf_counter()
-        j = closed.jaxpr
-        self._opened = ClosedJaxpr(Jaxpr([], j.constvars + j.invars, j.outvars, j.eqns,
-                                         j.debug), [])
-        self._optimized = passes.run_passes(self._opened)
-        t1 = time.perf_counter()
+        self._opened, _ = hoist_consts(closed)
+        self._name = getattr(jitted.fun, "__name__", "f")
         from functrans.kernels.device import requested_backend
         self.backend = requested_backend(jitted.backend)
+        self._generated = None
         if self.backend == "numpy":
-            self._source, _ = generate(self._optimized, getattr(jitted.fun, "__name__", "f"))
+            self._generated = generate_module(self._opened, self._name)
+            self._source = self._generated.source
+            self.timings = {**timings, **self._generated.timings}
         else:  # kernel source needs no GPU (and no triton) to be written
             from functrans.lowering import triton_backend
-            self._source = triton_backend.lower_text(self._opened,
-                                                     getattr(jitted.fun, "__name__", "f"))
-        t2 = time.perf_counter()
-        self.timings = {**timings, "passes": t1 - t0, "codegen": t2 - t1}
+            t0 = time.perf_counter()
+            self._source = triton_backend.lower_text(self._opened, self._name)
+            self.timings = {**timings, "codegen": time.perf_counter() - t0}
 
     def as_text(self) -> str:
         """The generated module's source: exactly the file that runs."""
@@ -470,8 +434,14 @@ class Lowered:
 
     def compile(self) -> Compiled:
         t0 = time.perf_counter()
-        exe = executable(self._opened, getattr(self._jitted.fun, "__name__", "f"),
-                         self._jitted.resolved_backend())
+        backend = self._jitted.resolved_backend()
+        if backend == "numpy" and self._generated is not None:
+            # Load the module this object already generated (no second pass or codegen).
+            exe = _executables.get(self._opened)
+            if exe is None:
+                exe = _executables[self._opened] = load(self._generated, self._name)
+        else:
+            exe = executable(self._opened, self._name, backend)
         self.timings["load"] = time.perf_counter() - t0
         return Compiled(exe, [_as_value(c) for c in self.jaxpr.consts], self.out_tree,
                         self.timings)
@@ -492,7 +462,7 @@ class Compiled:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         leaves = tree_util.tree_leaves((args, kwargs))
-        vals = [_to_numpy(x, _leaf_signature(x)) for x in leaves]
+        vals = [core.to_numpy(x) for x in leaves]
         outs = self.exe.run(*self.consts, *vals)
         weak = [a.weak_type for a in self.exe.out_avals]
         return tree_util.tree_unflatten(self.out_tree, [
@@ -508,19 +478,11 @@ def _as_value(c: Any) -> Any:
     return np.asarray(c)
 
 
-def _signature_params(fun: Callable) -> list[str] | None:
-    try:
-        return [p.name for p in inspect.signature(fun).parameters.values()]
-    except (TypeError, ValueError):
-        return None
-
-
 def _fmt_sig(s: tuple) -> str:
     return ShapedArray(s[0], s[1], s[2]).str_short() + ("(weak)" if s[2] else "")
 
 
-def _describe_signature(params: Any, args: tuple, kwargs: dict, leaves: list, sigs: tuple,
-                        statics: tuple) -> str:
+def _describe_signature(sigs: tuple, statics: tuple) -> str:
     parts = [_fmt_sig(s) for s in sigs]
     if statics:
         parts.append(f"{len(statics)} static")
@@ -570,8 +532,7 @@ def _unhashable_static(fn: JittedFunction, statics: tuple) -> StaticArgumentErro
 
 
 def _check_nans(fn: JittedFunction, entry: _Entry, vals: list, outs: Sequence[Any]) -> None:
-    if not any(np.asarray(o).dtype.kind in "fc" and np.isnan(np.asarray(o)).any()
-               for o in outs):
+    if not any(core._has_nan(o) for o in outs):
         return
     # Re-run op by op to find the first equation that produced a NaN.
     jaxpr = entry.jaxpr.jaxpr
@@ -590,10 +551,8 @@ def _check_nans(fn: JittedFunction, entry: _Entry, vals: list, outs: Sequence[An
             outs_e = out if eqn.prim.multiple_results else [out]
             for v, o in zip(eqn.outvars, outs_e, strict=True):
                 env[v] = o
-            bad = [o for o in outs_e if np.asarray(o).dtype.kind in "fc"
-                   and np.isnan(np.asarray(o)).any()]
-            had = any(np.asarray(a).dtype.kind in "fc" and np.isnan(np.asarray(a)).any()
-                      for a in args)
+            bad = [o for o in outs_e if core._has_nan(o)]
+            had = any(core._has_nan(a) for a in args)
             if bad and not had:
                 where = f" at {eqn.source_info}" if eqn.source_info else ""
                 raise FloatingPointError(

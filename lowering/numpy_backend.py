@@ -14,7 +14,7 @@ import functools
 import keyword
 import threading
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -80,20 +80,40 @@ class Executable:
         self.from_disk = from_disk
 
 
-def compile_numpy(closed: ClosedJaxpr, name: str = "f") -> Executable:
+class Generated(NamedTuple):
+    """A module's source before it is loaded: the optimized jaxpr it implements, the source,
+    its constants table, and the seconds the IR passes and code generation took."""
+
+    optimized: ClosedJaxpr
+    source: str
+    ctx: _Ctx
+    timings: dict[str, float]
+
+
+def generate_module(closed: ClosedJaxpr, name: str = "f") -> Generated:
+    """Run the IR passes on ``closed`` and write its module (nothing is loaded yet)."""
     t0 = time.perf_counter()
     optimized = passes.run_passes(closed)
     t1 = time.perf_counter()
     src, ctx = generate(optimized, name)
     t2 = time.perf_counter()
+    return Generated(optimized, src, ctx, {"passes": t1 - t0, "codegen": t2 - t1})
+
+
+def load(gen: Generated, name: str = "f") -> Executable:
+    """Load a generated module (through the on-disk cache) and build its ``run``."""
+    t0 = time.perf_counter()
     module, path, found = source.load_module(
-        "numpy", src, {"function": name, "n_eqns": len(optimized.eqns),
-                       "constants": ctx.const_notes},
+        "numpy", gen.source, {"function": name, "n_eqns": len(gen.optimized.eqns),
+                              "constants": gen.ctx.const_notes},
         persist=config.persistent_cache.value)
-    run = module.build(ctx.consts)
-    t3 = time.perf_counter()
-    timings = {"passes": t1 - t0, "codegen": t2 - t1, "load": t3 - t2}
-    return Executable(run, src, path, optimized, timings, found)
+    run = module.build(gen.ctx.consts)
+    timings = {**gen.timings, "load": time.perf_counter() - t0}
+    return Executable(run, gen.source, path, gen.optimized, timings, found)
+
+
+def compile_numpy(closed: ClosedJaxpr, name: str = "f") -> Executable:
+    return load(generate_module(closed, name), name)
 
 
 def generate(closed: ClosedJaxpr, name: str) -> tuple[str, _Ctx]:

@@ -58,7 +58,7 @@ def inline_calls(closed: ClosedJaxpr) -> ClosedJaxpr:
             continue
         if name in _CALL_BODIES or name == "custom_lin":
             if name == "custom_lin":
-                body = eqn.params["fallback_jvp"]
+                body, nonzeros = eqn.params["fallback"].get()
                 ins = ins[eqn.params["num_res"]:]
                 n_out = len(eqn.params["out_avals"])
             else:
@@ -83,7 +83,7 @@ def inline_calls(closed: ClosedJaxpr) -> ClosedJaxpr:
                                 ie.source_info))
             results = [sub.get(a, a) if type(a) is Var else a for a in inner.outvars]
             if name == "custom_lin":
-                results = _custom_lin_results(eqn, results, n_out)
+                results = _custom_lin_results(eqn, nonzeros, results, n_out)
             for v, r in zip(eqn.outvars, results, strict=True):
                 env[v] = r
             continue
@@ -92,15 +92,12 @@ def inline_calls(closed: ClosedJaxpr) -> ClosedJaxpr:
     return ClosedJaxpr(Jaxpr(constvars, list(jaxpr.invars), outvars, eqns, jaxpr.debug), consts)
 
 
-def _custom_lin_results(eqn: Eqn, results: list, n_out: int) -> list:
+def _custom_lin_results(eqn: Eqn, nonzeros: tuple, results: list, n_out: int) -> list:
     """custom_lin's forward value is its fallback jvp's tangent outputs (zeros where the
     fallback's tangent is symbolically zero)."""
     tangents = iter(results[n_out:])
-    out = []
-    for nz, aval in zip(eqn.params["fallback_nonzeros"], eqn.params["out_avals"], strict=True):
-        out.append(next(tangents) if nz else Literal(np.zeros((), aval.dtype), aval)
-                   if not aval.shape else _zeros_const(aval))
-    return out
+    return [next(tangents) if nz else _zeros_const(aval)
+            for nz, aval in zip(nonzeros, eqn.params["out_avals"], strict=True)]
 
 
 def _zeros_const(aval: core.ShapedArray) -> Literal:

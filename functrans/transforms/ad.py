@@ -158,11 +158,7 @@ class PartialEvalTrace(StagingTrace):
             # Known values under an eager linearize (grad outside jit): compute them now,
             # without another trip through bind.
             return core.eval_primitive(prim, args, params)
-        token = core._trace_var.set(self.parent)
-        try:
-            return prim.bind(*args, **params)
-        finally:
-            core._trace_var.reset(token)
+        return self.evaluate(prim, args, params)
 
 
 class Linearized:
@@ -292,38 +288,3 @@ def zeros_like_tangent(aval: ShapedArray) -> Any:
 # --- differentiating sub-programs (for call-like primitives) ------------------------------------
 
 
-def jvp_jaxpr(closed: ClosedJaxpr, nonzeros: Sequence[bool]) -> tuple[ClosedJaxpr, list[bool]]:
-    """A jaxpr computing ``closed``'s outputs and their tangents.
-
-    It takes the primals followed by the tangents of the inputs marked in ``nonzeros`` and
-    returns the primal outputs followed by the tangents that are not symbolically zero, whose
-    positions the second result marks.
-    """
-    from functrans.ir import eval_jaxpr
-    from functrans.transforms.partial_eval import trace_to_jaxpr
-
-    n = len(closed.in_avals)
-    out_nonzeros: list[bool] = []
-    debug = core.DebugInfo("jvp", _JaxprFun(closed))
-
-    def fun(*args: Any) -> list[Any]:
-        primals, nz_tangents = args[:n], iter(args[n:])
-        tangents = [next(nz_tangents) if nz else Zero(tangent_aval(a))
-                    for nz, a in zip(nonzeros, closed.in_avals, strict=True)]
-        outs_p, outs_t = jvp_flat(lambda *xs: eval_jaxpr(closed.jaxpr, closed.consts, *xs),
-                                  primals, tangents, debug)
-        out_nonzeros[:] = [type(t) is not Zero for t in outs_t]
-        return list(outs_p) + [t for t in outs_t if type(t) is not Zero]
-
-    in_avals = list(closed.in_avals) + [tangent_aval(a) for nz, a in
-                                        zip(nonzeros, closed.in_avals, strict=True) if nz]
-    return trace_to_jaxpr(fun, in_avals, debug), list(out_nonzeros)
-
-
-class _JaxprFun:
-    """Names a sub-jaxpr in error messages."""
-
-    __qualname__ = __name__ = "<sub-program>"
-
-    def __init__(self, closed: ClosedJaxpr):
-        self.closed = closed

@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from functrans import api_util, core, tree_util
+from functrans import core, tree_util
 from functrans import dtypes as dt
 from functrans.core import ShapedArray
 from functrans.errors import api_boundary
-from functrans.ir import ClosedJaxpr, Eqn, eval_jaxpr
+from functrans.ir import ClosedJaxpr, Eqn, eval_jaxpr, hoist_consts
 from functrans.primitives.ad_rules import Zero, jvp_linear, tangent_aval
 from functrans.primitives.registry import Example, define_primitive
 from functrans.primitives.rules import ELEMENTWISE_SHAPES, sample_array
@@ -108,7 +108,8 @@ def _remat_abstract_eval(*avals: ShapedArray, jaxpr: ClosedJaxpr, prevent_cse: b
 def _remat_jvp(primals: list, tangents: list, jaxpr: ClosedJaxpr, prevent_cse: bool,
                policy: Any) -> tuple[list, list]:
     nonzeros = [type(t) is not Zero for t in tangents]
-    jvp_closed, out_nonzeros = ad.jvp_jaxpr(jaxpr, nonzeros)
+    from functrans.transforms import subprograms as sp
+    jvp_closed, out_nonzeros = sp.jvp_jaxpr(jaxpr, nonzeros, False)
     outs = remat_p.bind(*primals, *[t for t in tangents if type(t) is not Zero],
                         jaxpr=jvp_closed, prevent_cse=prevent_cse, policy=policy)
     n = len(jaxpr.out_avals)
@@ -215,25 +216,12 @@ def checkpoint(fun: Callable, *, prevent_cse: bool = True, policy: Policy | None
     @api_boundary
     @functools.wraps(fun)
     def remat_fun(*args: Any, **kwargs: Any) -> Any:
-        nums = api_util.normalize_argnums("checkpoint", static_argnums, len(args))
-        dyn, static = api_util.split_static(args, nums)
-
-        def with_static(*d: Any, **kw: Any) -> Any:
-            return fun(*api_util.merge_static(d, static, nums), **kw)
-
-        functools.update_wrapper(with_static, fun)
-        flat, in_tree = tree_util.tree_flatten((dyn, kwargs))
-        flat_fun, out_tree = api_util.flatten_fun(with_static, in_tree, "checkpoint")
-        avals = [core.get_aval(x) for x in flat]
-        closed = trace_to_jaxpr(flat_fun, avals, core.DebugInfo("checkpoint", fun, dyn, kwargs))
-        # Captured values become explicit operands, so every transformation sees them.
-        consts = closed.consts
-        jaxpr = ClosedJaxpr(type(closed.jaxpr)([], closed.jaxpr.constvars + closed.jaxpr.invars,
-                                               closed.jaxpr.outvars, closed.jaxpr.eqns,
-                                               closed.jaxpr.debug), [])
+        from functrans.api import stage
+        closed, out_tree, flat = stage("checkpoint", fun, args, kwargs, static_argnums)
+        jaxpr, consts = hoist_consts(closed)
         outs = remat_p.bind(*consts, *flat, jaxpr=jaxpr, prevent_cse=prevent_cse,
                             policy=policy)
-        return tree_util.tree_unflatten(out_tree(), outs)
+        return tree_util.tree_unflatten(out_tree, outs)
 
     return remat_fun
 

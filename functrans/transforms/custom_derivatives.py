@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from functrans import core, errors, tree_util
+from functrans import api_util, core, errors, tree_util
 from functrans import dtypes as dt
 from functrans.core import ShapedArray
-from functrans.ir import ClosedJaxpr, Jaxpr, eval_jaxpr
+from functrans.ir import ClosedJaxpr, eval_jaxpr, hoist_consts
 from functrans.primitives.ad_rules import Zero, instantiate, tangent_aval
 from functrans.primitives.registry import Example, define_primitive, set_rule
 from functrans.primitives.rules import ELEMENTWISE_SHAPES, sample_array
@@ -52,16 +52,12 @@ class _Args:
             if i >= len(args):
                 raise TypeError(f"functrans.{what}: nondiff_argnums={nondiff_argnums} but "
                                 f"{errors.function_location(fun)} got {len(args)} arguments")
-        self.n_args = len(args)
         self.nondiff_argnums = nondiff_argnums
-        self.static = tuple(args[i] for i in nondiff_argnums)
-        self.dyn = tuple(a for i, a in enumerate(args) if i not in nondiff_argnums)
+        self.dyn, self.static = api_util.split_static(args, nondiff_argnums)
         self.flat, self.in_tree = tree_util.tree_flatten(self.dyn)
 
     def full(self, dyn: Sequence[Any]) -> list[Any]:
-        dyn_it, static_it = iter(dyn), iter(self.static)
-        return [next(static_it) if i in self.nondiff_argnums else next(dyn_it)
-                for i in range(self.n_args)]
+        return api_util.merge_static(dyn, self.static, self.nondiff_argnums)
 
     def unflatten(self, leaves: Sequence[Any]) -> tuple:
         return tree_util.tree_unflatten(self.in_tree, list(leaves))
@@ -79,9 +75,8 @@ def _trace(fun: Callable, a: _Args, what: str) -> tuple[ClosedJaxpr, Any, int, l
 
     avals = [core.get_aval(x) for x in a.flat]
     closed = trace_to_jaxpr(flat_fun, avals, core.DebugInfo(what, fun, a.dyn))
-    j = closed.jaxpr
-    opened = ClosedJaxpr(Jaxpr([], j.constvars + j.invars, j.outvars, j.eqns, j.debug), [])
-    return opened, out_trees[-1], len(closed.consts), closed.consts
+    opened, consts = hoist_consts(closed)
+    return opened, out_trees[-1], len(consts), consts
 
 
 def _check_const_tangents(what: str, fun: Any, tangents: Sequence[Any]) -> None:
@@ -392,13 +387,18 @@ def _custom_vjp_call_jvp(primals: list, tangents: list, call_jaxpr: ClosedJaxpr,
     in_avals = tuple(core.get_aval(x) for x in args)
     out_avals = tuple(tangent_aval(a) for a in call_jaxpr.out_avals)
     # Forward mode (evaluating the linear map on concrete tangents) differentiates the function
-    # itself; reverse mode (transposing it) calls bwd.
-    from functrans.transforms.ad import jvp_jaxpr
-    fallback, nonzeros = jvp_jaxpr(call_jaxpr, [False] * num_consts + [True] * len(args))
+    # itself; reverse mode (transposing it) calls bwd, so the JVP is only traced if needed.
+    nonzeros = [False] * num_consts + [True] * len(args)
+
+    def jvp_of_function() -> tuple[ClosedJaxpr, tuple]:
+        from functrans.transforms import subprograms as sp
+        jaxpr, out_nz = sp.jvp_jaxpr(call_jaxpr, nonzeros, False)
+        return jaxpr, tuple(out_nz)
+
     t_out = custom_lin_p.bind(*res, *primals, *arg_tangents, num_res=len(res),
                               num_primals=len(primals), bwd=bwd, res_tree=res_tree,
-                              in_avals=in_avals, out_avals=out_avals, fallback_jvp=fallback,
-                              fallback_nonzeros=tuple(nonzeros))
+                              in_avals=in_avals, out_avals=out_avals,
+                              fallback=Fallback(jvp_of_function))
     t_out = [Zero(a) if a.dtype == dt.float0 else t
              for t, a in zip(t_out, out_avals, strict=True)]
     return out, t_out
@@ -411,9 +411,30 @@ custom_vjp_call_p = define_primitive(
     doc="a function with user-defined fwd/bwd rules (functrans.custom_vjp)")
 
 
+class Fallback:
+    """custom_lin's forward evaluation: a jaxpr computing the function's primal outputs and
+    the tangents marked in a tuple of flags (the others are zero), built on first use (reverse
+    mode never needs it) and then kept."""
+
+    __slots__ = ("_make", "_value")
+
+    def __init__(self, make: Callable[[], tuple[ClosedJaxpr, tuple]]):
+        self._make: Callable[[], tuple[ClosedJaxpr, tuple]] | None = make
+        self._value: tuple[ClosedJaxpr, tuple] | None = None
+
+    def get(self) -> tuple[ClosedJaxpr, tuple]:
+        if self._value is None:
+            self._value, self._make = self._make(), None
+        return self._value
+
+    def __repr__(self) -> str:
+        return "jvp of the custom_vjp function"
+
+
 def _custom_lin_impl(*args: np.ndarray, num_res: int, num_primals: int, bwd: _FlatBwd,
                      res_tree: Any, in_avals: tuple, out_avals: tuple,
-                     fallback_jvp: ClosedJaxpr, fallback_nonzeros: tuple) -> list[np.ndarray]:
+                     fallback: Fallback) -> list[np.ndarray]:
+    fallback_jvp, fallback_nonzeros = fallback.get()
     outs = eval_jaxpr(fallback_jvp.jaxpr, fallback_jvp.consts, *args[num_res:])
     tangents = iter(outs[len(out_avals):])
     # The jvp jaxpr drops symbolically-zero tangent outputs: put zeros back.
@@ -423,7 +444,7 @@ def _custom_lin_impl(*args: np.ndarray, num_res: int, num_primals: int, bwd: _Fl
 
 def _custom_lin_transpose(cts: list, *args: Any, num_res: int, num_primals: int,
                           bwd: _FlatBwd, res_tree: Any, in_avals: tuple, out_avals: tuple,
-                          fallback_jvp: ClosedJaxpr, fallback_nonzeros: tuple) -> list[Any]:
+                          fallback: Fallback) -> list[Any]:
     res = args[:num_res]
     cts_in = bwd(res, res_tree, cts, in_avals)
     return [None] * (num_res + num_primals) + cts_in
@@ -586,29 +607,33 @@ def _custom_vjp_call_batch(axis: Any, vals: list, dims: list, call_jaxpr: Closed
 
 def _custom_lin_batch(axis: Any, vals: list, dims: list, num_res: int, num_primals: int,
                       bwd: Any, res_tree: Any, in_avals: tuple, out_avals: tuple,
-                      fallback_jvp: ClosedJaxpr, fallback_nonzeros: tuple) -> tuple[list, list]:
+                      fallback: Fallback) -> tuple[list, list]:
     """A batched custom_lin: every output batched in front; forward evaluation runs the
     batched fallback, transposition runs bwd under vmap."""
     from functrans.ir import eval_jaxpr as run_jaxpr
     from functrans.transforms.batching import batch_jaxpr, batched_aval
     res_dims, t_dims = dims[:num_res], dims[num_res + num_primals:]
-    batched_fallback, fb_dims = batch_jaxpr(fallback_jvp, axis, dims[num_res:])
     n_out = len(out_avals)
-    nz_dims = iter(fb_dims[n_out:])
-    tangent_dims = [next(nz_dims) if nz else None for nz in fallback_nonzeros]
-
-    def fallback(*args: Any) -> list[Any]:
-        outs = run_jaxpr(batched_fallback.jaxpr, batched_fallback.consts, *args)
-        tangents = iter(outs[n_out:])
-        result = []
-        for nz, d, a in zip(fallback_nonzeros, tangent_dims, out_avals, strict=True):
-            t = next(tangents) if nz else Zero(a)
-            result.append(_to_dim(axis, instantiate(t) if type(t) is Zero else t,
-                                  None if type(t) is Zero else d, 0))
-        return [*outs[:n_out], *result]
-
     op_avals = [core.get_aval(v) for v in vals[num_res:]]
-    new_fallback = trace_to_jaxpr(fallback, op_avals, core.DebugInfo("vmap", fallback))
+
+    def batched_jvp() -> tuple[ClosedJaxpr, tuple]:
+        fallback_jvp, fallback_nonzeros = fallback.get()
+        batched_fallback, fb_dims = batch_jaxpr(fallback_jvp, axis, dims[num_res:])
+        nz_dims = iter(fb_dims[n_out:])
+        tangent_dims = [next(nz_dims) if nz else None for nz in fallback_nonzeros]
+
+        def run(*args: Any) -> list[Any]:
+            outs = run_jaxpr(batched_fallback.jaxpr, batched_fallback.consts, *args)
+            tangents = iter(outs[n_out:])
+            result = []
+            for nz, d, a in zip(fallback_nonzeros, tangent_dims, out_avals, strict=True):
+                t = next(tangents) if nz else Zero(a)
+                result.append(_to_dim(axis, instantiate(t) if type(t) is Zero else t,
+                                      None if type(t) is Zero else d, 0))
+            return [*outs[:n_out], *result]
+
+        return trace_to_jaxpr(run, op_avals, core.DebugInfo("vmap", run)), (True,) * n_out
+
     new_out_avals = tuple(batched_aval(a, 0, axis.size) for a in out_avals)
     new_in_avals = tuple(a if d is None else batched_aval(a, d, axis.size)
                          for a, d in zip(in_avals, t_dims, strict=True))
@@ -616,7 +641,7 @@ def _custom_lin_batch(axis: Any, vals: list, dims: list, num_res: int, num_prima
         *vals, num_res=num_res, num_primals=num_primals,
         bwd=_BatchedBwd(bwd, axis, list(t_dims), [0] * n_out, list(res_dims)),
         res_tree=res_tree, in_avals=new_in_avals, out_avals=new_out_avals,
-        fallback_jvp=new_fallback, fallback_nonzeros=(True,) * n_out)
+        fallback=Fallback(batched_jvp))
     return outs, [0] * n_out
 
 

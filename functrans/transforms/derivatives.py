@@ -82,20 +82,12 @@ def _as_arrays(leaves: list[Any]) -> list[Any]:
     return [asarray(x) if type(x) in (bool, int, float, complex) else x for x in leaves]
 
 
-def _paths(tree: Any) -> list[str]:
-    return [tree_util.keystr(p) for p, _ in tree_util.tree_flatten_with_path(tree)[0]]
-
-
 def _debug(what: str, fun: Callable, args: tuple) -> core.DebugInfo:
     return core.DebugInfo(what, fun, args)
 
 
 def _zeros(aval: ShapedArray) -> Any:
     return ad.zeros_like_tangent(aval)
-
-
-def _materialize(x: Any) -> Any:
-    return instantiate(x) if type(x) is Zero else x
 
 
 # --- forward mode -------------------------------------------------------------------------------
@@ -124,13 +116,13 @@ def jvp(fun: Callable, primals: Sequence[Any], tangents: Sequence[Any],
     if tree_p != tree_t:
         raise TypeError(f"functrans.jvp: primals and tangents must have the same structure, got "
                         f"{tree_p} and {tree_t}")
-    paths = _paths(tuple(primals))
+    paths = tree_util.leaf_paths(tuple(primals))
     flat_t = [_check_tangent("jvp", path, p, t)
               for path, p, t in zip(paths, flat_p, flat_t, strict=True)]
     flat_fun, out_info = _flat_fun(fun, tree_p, "jvp", has_aux)
     out_p, out_t = ad.jvp_flat(flat_fun, flat_p, flat_t, _debug("jvp", fun, tuple(primals)))
     out_tree, aux = out_info()
-    out_t = [_materialize(t) for t in out_t]
+    out_t = [instantiate(t) for t in out_t]
     result = (tree_util.tree_unflatten(out_tree, out_p), tree_util.tree_unflatten(out_tree, out_t))
     return (*result, aux) if has_aux else result
 
@@ -146,14 +138,14 @@ def linearize(fun: Callable, *primals: Any, has_aux: bool = False) -> Any:
     flat_fun, out_info = _flat_fun(fun, tree_p, "linearize", has_aux)
     lin = ad.linearize_flat(flat_fun, flat_p, _debug("linearize", fun, primals))
     out_tree, aux = out_info()
-    paths = _paths(primals)
+    paths = tree_util.leaf_paths(primals)
 
     def f_jvp(*tangents: Any) -> Any:
         flat_t, tree_t = tree_util.tree_flatten(tangents)
         if tree_t != tree_p:
             raise TypeError(f"functrans.linearize: the linear function takes tangents shaped "
                             f"like the primals {tree_p}, got {tree_t}")
-        flat_t = [_materialize(_check_tangent("linearize", path, p, t))
+        flat_t = [instantiate(_check_tangent("linearize", path, p, t))
                   if tangent_aval(core.get_aval(p)).dtype != dt.float0 else np.zeros(
                       np.shape(p), dt.float0)
                   for path, p, t in zip(paths, flat_p, flat_t, strict=True)]
@@ -261,13 +253,7 @@ def value_and_grad(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: boo
         norm = api_util.normalize_argnums(what, nums, len(args), "argnums")
         _check_grad_inputs(what, fun, args, norm, holomorphic, allow_int)
 
-        def partial_fun(*dyn: Any) -> Any:
-            full = list(args)
-            for i, v in zip(norm, dyn, strict=True):
-                full[i] = v
-            return fun(*full, **kwargs)
-
-        functools.update_wrapper(partial_fun, fun)
+        partial_fun = _partial_args(fun, args, kwargs, norm)
         dyn_args = tuple(args[i] for i in norm)
         if has_aux:
             out, pullback, aux = vjp(partial_fun, *dyn_args, has_aux=True)
@@ -356,6 +342,23 @@ def _partial_args(fun: Callable, args: tuple, kwargs: dict, argnums: tuple[int, 
     return partial_fun
 
 
+def _linearize_at(what: str, fun: Callable, args: tuple, kwargs: dict, nums: tuple[int, ...],
+                  has_aux: bool, holomorphic: bool) -> tuple:
+    """Linearize ``fun`` at ``args`` with respect to ``nums``: (the linearization, input tree,
+    output tree, aux, flat input avals, flat output avals)."""
+    norm = api_util.normalize_argnums(what, nums, len(args), "argnums")
+    _check_jac_inputs(what, args, norm, holomorphic)
+    dyn = tuple(args[i] for i in norm)
+    flat_in, in_tree = tree_util.tree_flatten(dyn)
+    flat_in = _as_arrays(flat_in)
+    flat_fun, out_info = _flat_fun(_partial_args(fun, args, kwargs, norm), in_tree, what,
+                                   has_aux)
+    lin = ad.linearize_flat(flat_fun, flat_in, _debug(what, fun, dyn))
+    out_tree, aux = out_info()
+    return (lin, in_tree, out_tree, aux, [core.get_aval(x) for x in flat_in],
+            [core.get_aval(x) for x in lin.out_primals])
+
+
 def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
            holomorphic: bool = False, chunk_size: int | None = None) -> Callable:
     """The Jacobian of ``fun`` by forward mode: the linearized function applied to every
@@ -371,17 +374,8 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
     @api_boundary
     @functools.wraps(fun)
     def jac_fun(*args: Any, **kwargs: Any) -> Any:
-        norm = api_util.normalize_argnums("jacfwd", nums, len(args), "argnums")
-        _check_jac_inputs("jacfwd", args, norm, holomorphic)
-        dyn = tuple(args[i] for i in norm)
-        flat_in, in_tree = tree_util.tree_flatten(dyn)
-        flat_in = _as_arrays(flat_in)
-        flat_fun, out_info = _flat_fun(_partial_args(fun, args, kwargs, norm), in_tree,
-                                       "jacfwd", has_aux)
-        lin = ad.linearize_flat(flat_fun, flat_in, _debug("jacfwd", fun, dyn))
-        out_tree, aux = out_info()
-        in_avals = [core.get_aval(x) for x in flat_in]
-        out_avals = [core.get_aval(x) for x in lin.out_primals]
+        lin, in_tree, out_tree, aux, in_avals, out_avals = _linearize_at(
+            "jacfwd", fun, args, kwargs, nums, has_aux, holomorphic)
         columns = vmap(lambda *ts: lin.jvp(list(ts)), out_axes=-1,
                        chunk_size=chunk_size)(*_std_basis(in_avals))
         blocks = [_split_last(col, in_avals, oa.shape)
@@ -403,17 +397,8 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
     @api_boundary
     @functools.wraps(fun)
     def jac_fun(*args: Any, **kwargs: Any) -> Any:
-        norm = api_util.normalize_argnums("jacrev", nums, len(args), "argnums")
-        _check_jac_inputs("jacrev", args, norm, holomorphic)
-        dyn = tuple(args[i] for i in norm)
-        flat_in, in_tree = tree_util.tree_flatten(dyn)
-        flat_in = _as_arrays(flat_in)
-        flat_fun, out_info = _flat_fun(_partial_args(fun, args, kwargs, norm), in_tree,
-                                       "jacrev", has_aux)
-        lin = ad.linearize_flat(flat_fun, flat_in, _debug("jacrev", fun, dyn))
-        out_tree, aux = out_info()
-        in_avals = [core.get_aval(x) for x in flat_in]
-        out_avals = [core.get_aval(x) for x in lin.out_primals]
+        lin, in_tree, out_tree, aux, in_avals, out_avals = _linearize_at(
+            "jacrev", fun, args, kwargs, nums, has_aux, holomorphic)
 
         for oa in out_avals:
             if oa.dtype.kind not in "fc":

@@ -56,6 +56,11 @@ def memo(closed: ClosedJaxpr, key: Any, make: Callable[[], Any]) -> Any:
     return table[key]
 
 
+def clear_derived() -> None:
+    """Forget every memoized derived program (``functrans.clear_caches``)."""
+    _derived.clear()
+
+
 def call(closed: ClosedJaxpr) -> Callable[..., list]:
     """A flat function that evaluates ``closed`` under the current trace."""
     return lambda *args: eval_jaxpr(closed.jaxpr, closed.consts, *args)
@@ -270,8 +275,15 @@ def batched_out_dims(closed: ClosedJaxpr, axis: AxisData, in_dims: Sequence[int 
                      ) -> list[int | None]:
     """The natural batch dimension of each output of ``closed`` for inputs batched at
     ``in_dims`` (None: that output does not depend on the batch)."""
+    return batch_jaxpr_natural(closed, axis, in_dims)[1]
+
+
+def batch_jaxpr_natural(closed: ClosedJaxpr, axis: AxisData, in_dims: Sequence[int | None]
+                        ) -> tuple[ClosedJaxpr, list[int | None]]:
+    """``closed`` on inputs batched at ``in_dims``, with each output's batch dimension where
+    batching put it (returned too), memoized."""
     key = ("batch", tuple(in_dims), None, axis.size, axis.name)
-    return memo(closed, key, lambda: batch_jaxpr(closed, axis, in_dims))[1]
+    return memo(closed, key, lambda: batch_jaxpr(closed, axis, in_dims))
 
 
 def batch_jaxpr_to(closed: ClosedJaxpr, axis: AxisData, in_dims: Sequence[int | None],
