@@ -21,6 +21,7 @@ import numpy as np
 from functrans import config, core
 from functrans.ir import ClosedJaxpr, Eqn, Literal, Var, _Namer, pp_eqn, pp_jaxpr
 from functrans.lowering import fusion, numpy_rules, passes, source
+from functrans.primitives import reductions
 
 
 _RESERVED = {"np", "K", "run", "build"}
@@ -274,16 +275,11 @@ def _emit_group(w: source.SourceWriter, ctx: _Ctx, group: fusion.FusionGroup,
     accumulate = red is not None and 0 in red_axes
     combine = None
     if accumulate:
-        identity = {"reduce_sum": 0, "reduce_prod": 1, "reduce_max": -np.inf,
-                    "reduce_min": np.inf}[red.prim.name]
         out_dtype = red.outvars[0].aval.dtype
-        if out_dtype.kind in "iu" and identity in (np.inf, -np.inf):
-            info = np.iinfo(out_dtype)
-            identity = info.min if identity < 0 else info.max
+        identity = _REDUCTIONS[red.prim.name][1](out_dtype)
         acc_init = ctx.const(np.full(red.outvars[0].aval.shape, identity, out_dtype),
                              "reduction identity")
-        ufunc = {"reduce_sum": "add", "reduce_prod": "multiply", "reduce_max": "maximum",
-                 "reduce_min": "minimum"}[red.prim.name]
+        ufunc = _REDUCTIONS[red.prim.name][0]
         combine = ctx.const(functools.partial(_combine, getattr(np, ufunc), out_dtype),
                             "combine partial reductions")
     elif red is not None:
@@ -359,8 +355,7 @@ def _emit_block_body(w: source.SourceWriter, ctx: _Ctx, group: fusion.FusionGrou
             local[v] = tmp
     if red is not None:
         src = operand(red.invars[0])
-        ufunc = {"reduce_sum": "add", "reduce_prod": "multiply", "reduce_max": "maximum",
-                 "reduce_min": "minimum"}[red.prim.name]
+        ufunc = _REDUCTIONS[red.prim.name][0]
         dtype = ctx.const(red.outvars[0].aval.dtype)
         part = f"np.{ufunc}.reduce({src}, axis={_ints(red_axes)}, dtype={dtype})"
         if accumulate:
@@ -379,6 +374,16 @@ _EXPENSIVE = frozenset({
 
 def _cost(eqn: Eqn) -> int:
     return 10 if eqn.prim.name in _EXPENSIVE else 1
+
+
+# The reductions a fused group may end in (fusion.REDUCTIONS): the NumPy ufunc that combines
+# partial results, and the identity its accumulator starts from (the primitives' own).
+_REDUCTIONS: dict[str, tuple[str, Any]] = {
+    "reduce_sum": ("add", lambda dtype: 0),
+    "reduce_prod": ("multiply", lambda dtype: 1),
+    "reduce_max": ("maximum", reductions._max_identity),
+    "reduce_min": ("minimum", reductions._min_identity),
+}
 
 
 def _combine(ufunc: Any, dtype: np.dtype, a: Any, b: Any) -> Any:

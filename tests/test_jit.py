@@ -435,3 +435,13 @@ def test_threaded_groups_are_reentrant_from_two_user_threads():
     for t in threads:
         t.join()
     assert [results[k] for k in range(4)] == expected
+
+
+@pytest.mark.parametrize("op", ["max", "min", "sum"])
+def test_fused_boolean_and_integer_reductions_start_from_the_right_identity(op):
+    # Regression: a blocked reduce_max over bools started from np.full(-inf, bool) == True.
+    x = np.zeros((1000, 300), np.float32)
+    x[3, 7] = 9.0
+    for f in (lambda x: getattr(fnp, op)(x > 5.0, axis=0),
+              lambda x: getattr(fnp, op)((x * 2).astype(np.int8), axis=0)):
+        np.testing.assert_array_equal(np.asarray(ft.jit(f)(x)), np.asarray(f(x)))
