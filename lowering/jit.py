@@ -60,6 +60,9 @@ def clear_caches() -> None:
     from functrans.lowering import source
     _executables.clear()
     sp.clear_derived()
+    triton = sys.modules.get("functrans.lowering.triton_backend")  # only if it was ever used
+    if triton is not None:
+        triton.clear_caches()
     for fn in list(_live_jitted):
         fn.clear_cache()
     source.clear_disk_cache()

@@ -11,23 +11,18 @@ merges ``RULES`` into its table. Imports the IR; the backend is imported lazily 
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
 
 from functrans.ir import ClosedJaxpr, Eqn
-
-_compiled: weakref.WeakKeyDictionary[ClosedJaxpr, Any] = weakref.WeakKeyDictionary()
-
+from functrans.primitives.control_flow import cond_run, scan_run
+from functrans.primitives.while_loop import while_run, while_transpose_run
 
 def _compile(closed: ClosedJaxpr, name: str) -> Any:
-    exe = _compiled.get(closed)
-    if exe is None:
-        from functrans.lowering.numpy_backend import compile_numpy
-        exe = _compiled[closed] = compile_numpy(closed, name)
-    return exe
+    # jit's per-jaxpr executable cache (so functrans.clear_caches forgets bodies too).
+    from functrans.lowering.jit import executable
+    return executable(closed, name)
 
 
 class _Runner:
@@ -56,8 +51,7 @@ class CondRunner(_Runner):
         return self._all
 
     def __call__(self, index: Any, *ops: Any) -> Any:
-        last = len(self.branches) - 1
-        return self.branches[min(max(int(index), 0), last)](*ops)
+        return cond_run(self.branches, index, ops)
 
 
 class WhileRunner(_Runner):
@@ -73,11 +67,7 @@ class WhileRunner(_Runner):
         return [self.cond, self.body]
 
     def __call__(self, *args: Any) -> Any:
-        cc, bc, carry = args[:self.cn], args[self.cn:self.cn + self.bn], args[self.cn + self.bn:]
-        cond, body = self.cond.run, self.body.run
-        while cond(*cc, *carry)[0]:
-            carry = body(*bc, *carry)
-        return carry
+        return while_run(self.cond.run, self.body.run, args, self.cn, self.bn)
 
 
 class ScanRunner(_Runner):
@@ -94,17 +84,8 @@ class ScanRunner(_Runner):
         return [self.body]
 
     def __call__(self, *args: Any) -> Any:
-        nc, ncar, n = self.nc, self.ncar, self.length
-        consts, carry, xs = args[:nc], args[nc:nc + ncar], args[nc + ncar:]
-        ys = [np.empty((n, *a.shape), a.dtype) for a in self.y_avals]
-        body = self.body.run
-        for k in range(n):
-            i = n - 1 - k if self.reverse else k
-            outs = body(*consts, *carry, *[x[i] for x in xs])
-            carry = outs[:ncar]
-            for y, o in zip(ys, outs[ncar:]):
-                y[i] = o
-        return (*carry, *ys)
+        return tuple(scan_run(self.body.run, args, self.y_avals, self.length, self.reverse,
+                              self.nc, self.ncar))
 
 
 class WhileTransposeRunner(_Runner):
@@ -122,23 +103,8 @@ class WhileTransposeRunner(_Runner):
         return [self.cond, self.fwd, self.bwd]
 
     def __call__(self, *args: Any) -> Any:
-        cn, bn, nk = self.cn, self.bn, self.nk
-        cc, kb = args[:cn], args[cn:cn + bn]
-        carry, ct = args[cn + bn:cn + bn + nk], args[cn + bn + nk:]
-        cond, fwd, bwd = self.cond.run, self.fwd.run, self.bwd.run
-        tape = []
-        while cond(*cc, *carry)[0]:
-            outs = fwd(*cc, *kb, *carry)
-            carry = outs[:nk]
-            tape.append(outs[nk:])
-        n_acc = len(self.bwd_avals) - len(ct)
-        acc = [np.zeros(a.shape, a.dtype) for a in self.bwd_avals[:n_acc]]
-        for res in reversed(tape):
-            outs = bwd(*res, *ct)
-            for j in range(n_acc):
-                acc[j] = acc[j] + outs[j]
-            ct = outs[n_acc:]
-        return (*acc, *ct)
+        return tuple(while_transpose_run(self.cond.run, self.fwd.run, self.bwd.run,
+                                         self.bwd_avals, args, self.cn, self.bn, self.nk))
 
 
 def _call(ctx: Any, runner: _Runner, ins: list[str]) -> str:

@@ -50,6 +50,11 @@ class PerformanceWarning(UserWarning):
 # --- helpers: evaluation, checks, operand bookkeeping -------------------------------------------
 
 
+def interpreted(closed: ClosedJaxpr) -> Callable[..., list[np.ndarray]]:
+    """``closed`` as a callable on NumPy values (``run_jaxpr``)."""
+    return lambda *args: run_jaxpr(closed, args)
+
+
 def run_jaxpr(closed: ClosedJaxpr, args: Sequence[Any]) -> list[np.ndarray]:
     """Evaluate ``closed`` on NumPy values with each primitive's ``impl`` (no tracing, no
     wrapping): the inner loop of the eager implementations."""
@@ -195,10 +200,17 @@ def batched_avals(vals: Sequence[Any]) -> list[ShapedArray]:
 # --- cond ---------------------------------------------------------------------------------------
 
 
+def cond_run(branches: Sequence[Callable[..., Sequence]], index: Any, ops: Sequence[Any]
+             ) -> Sequence[np.ndarray]:
+    """Evaluate the branch ``index`` picks (clamped, as JAX does); ``branches`` are callables
+    on NumPy values (the eager impl interprets jaxprs, the NumPy backend calls compiled
+    modules)."""
+    return branches[min(max(int(index), 0), len(branches) - 1)](*ops)
+
+
 def _cond_impl(index: np.ndarray, *ops: np.ndarray, branches: tuple[ClosedJaxpr, ...]
                ) -> list[np.ndarray]:
-    i = min(max(int(index), 0), len(branches) - 1)
-    return run_jaxpr(branches[i], ops)
+    return list(cond_run([interpreted(b) for b in branches], index, ops))
 
 
 def _cond_abstract_eval(index: ShapedArray, *ops: ShapedArray,
@@ -402,11 +414,18 @@ cond_p = define_primitive(
 
 def _scan_impl(*args: np.ndarray, jaxpr: ClosedJaxpr, length: int, reverse: bool, unroll: int,
                num_consts: int, num_carry: int, linear: tuple[bool, ...]) -> list[np.ndarray]:
+    return scan_run(interpreted(jaxpr), args, jaxpr.out_avals[num_carry:], length, reverse,
+                    num_consts, num_carry)
+
+
+def scan_run(body: Callable[..., Sequence], args: Sequence[Any], y_avals: Sequence[ShapedArray],
+             length: int, reverse: bool, num_consts: int, num_carry: int) -> list[np.ndarray]:
+    """The scan loop over a body callable on NumPy values (see ``cond_run``)."""
     consts, carry, xs = split_list(args, num_consts, num_carry)
-    ys = [np.empty((length, *a.shape), a.dtype) for a in jaxpr.out_avals[num_carry:]]
+    ys = [np.empty((length, *a.shape), a.dtype) for a in y_avals]
     for k in range(length):
         i = length - 1 - k if reverse else k
-        outs = run_jaxpr(jaxpr, [*consts, *carry, *[x[i] for x in xs]])
+        outs = body(*consts, *carry, *[x[i] for x in xs])
         carry = outs[:num_carry]
         for y, o in zip(ys, outs[num_carry:], strict=True):
             y[i] = o

@@ -37,6 +37,7 @@ from functrans.primitives.control_flow import (
     check_closed,
     check_count,
     check_types,
+    interpreted,
     merge,
     np_stack,
     pick,
@@ -67,9 +68,17 @@ __all__ = ["while_p", "while_transpose_p", "while_vjp_parts"]
 
 def _while_impl(*args: np.ndarray, cond_jaxpr: ClosedJaxpr, body_jaxpr: ClosedJaxpr,
                 cond_nconsts: int, body_nconsts: int) -> list[np.ndarray]:
+    return list(while_run(interpreted(cond_jaxpr), interpreted(body_jaxpr), args,
+                          cond_nconsts, body_nconsts))
+
+
+def while_run(cond: Callable[..., Sequence], body: Callable[..., Sequence], args: Sequence[Any],
+              cond_nconsts: int, body_nconsts: int) -> Sequence[np.ndarray]:
+    """The while loop over callables on NumPy values (the eager impl interprets jaxprs, the
+    NumPy backend calls compiled modules)."""
     cc, bc, carry = split_list(args, cond_nconsts, body_nconsts)
-    while truth(run_jaxpr(cond_jaxpr, [*cc, *carry])[0]):
-        carry = run_jaxpr(body_jaxpr, [*bc, *carry])
+    while truth(cond(*cc, *carry)[0]):
+        carry = body(*bc, *carry)
     return carry
 
 
@@ -384,16 +393,26 @@ while_p = define_primitive(
 def _while_transpose_impl(*args: np.ndarray, cond_jaxpr: ClosedJaxpr, fwd_jaxpr: ClosedJaxpr,
                           bwd_jaxpr: ClosedJaxpr, cond_nconsts: int, body_nconsts: int,
                           num_carry: int) -> list[np.ndarray]:
+    return while_transpose_run(interpreted(cond_jaxpr), interpreted(fwd_jaxpr),
+                               interpreted(bwd_jaxpr), bwd_jaxpr.out_avals, args, cond_nconsts,
+                               body_nconsts, num_carry)
+
+
+def while_transpose_run(cond: Callable[..., Sequence], fwd: Callable[..., Sequence],
+                        bwd: Callable[..., Sequence], bwd_avals: Sequence[ShapedArray],
+                        args: Sequence[Any], cond_nconsts: int, body_nconsts: int,
+                        num_carry: int) -> list[np.ndarray]:
+    """Reverse mode of a while loop over callables on NumPy values (see ``while_run``)."""
     cc, kb, carry, ct = split_list(args, cond_nconsts, body_nconsts, num_carry)
     tape = []  # one set of residuals per iteration: the memory cost of reverse mode
-    while truth(run_jaxpr(cond_jaxpr, [*cc, *carry])[0]):
-        outs = run_jaxpr(fwd_jaxpr, [*cc, *kb, *carry])
+    while truth(cond(*cc, *carry)[0]):
+        outs = fwd(*cc, *kb, *carry)
         carry = outs[:num_carry]
         tape.append(outs[num_carry:])
-    n_acc = len(bwd_jaxpr.out_avals) - len(ct)
-    acc = [np.zeros(a.shape, a.dtype) for a in bwd_jaxpr.out_avals[:n_acc]]
+    n_acc = len(bwd_avals) - len(ct)
+    acc = [np.zeros(a.shape, a.dtype) for a in bwd_avals[:n_acc]]
     for res in reversed(tape):
-        outs = run_jaxpr(bwd_jaxpr, [*res, *ct])
+        outs = bwd(*res, *ct)
         acc = [np.add(a, o, dtype=a.dtype) for a, o in zip(acc, outs[:n_acc], strict=True)]
         ct = outs[n_acc:]
     return [*acc, *ct]
