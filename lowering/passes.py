@@ -268,34 +268,45 @@ def _fold_scalar(eqn: Eqn, scalars: list[Literal]) -> Any:
 
 def fold_constants(closed: ClosedJaxpr, max_elements: int = FOLD_MAX_ELEMENTS) -> ClosedJaxpr:
     """Evaluate equations whose inputs are all literals or constants (and whose outputs are
-    small) now, turning their results into constants."""
+    small) now: 0-d results become literals, others constants. A broadcast of a scalar is
+    left as it is (``fold_scalar_broadcasts`` folds it into its consumers, which is cheaper
+    than a materialized constant for every backend)."""
     jaxpr = closed.jaxpr
     known: dict[Var, Any] = dict(zip(jaxpr.constvars, closed.consts, strict=True))
     constvars, consts = list(jaxpr.constvars), list(closed.consts)
+    env: dict[Var, Literal] = {}
     eqns: list[Eqn] = []
     for eqn in jaxpr.eqns:
+        ins = [env.get(a, a) if type(a) is Var else a for a in eqn.invars] if env else \
+            eqn.invars
         # Control flow is never folded: a loop could run for arbitrarily long at compile time.
         foldable = (eqn.prim.family not in ("call", "custom", "collective", "random",
                                             "control")
-                    and all(type(a) is Literal or a in known for a in eqn.invars)
+                    and all(type(a) is Literal or a in known for a in ins)
                     and all(v.aval.size <= max_elements for v in eqn.outvars)
+                    and not (eqn.prim.name == "broadcast_in_dim" and type(ins[0]) is Literal)
                     and not has_effects(eqn))
         if foldable:
             try:
-                vals = [a.val if type(a) is Literal else known[a] for a in eqn.invars]
+                vals = [a.val if type(a) is Literal else known[a] for a in ins]
                 with core.set_current_trace(None):
                     out = eqn.prim.bind(*vals, **eqn.params)
             except Exception:  # noqa: BLE001 - leave it to run time, where errors belong
                 foldable = False
         if not foldable:
-            eqns.append(eqn)
+            eqns.append(eqn if ins is eqn.invars else
+                        Eqn(eqn.prim, ins, eqn.outvars, eqn.params, eqn.source_info))
             continue
         outs = out if eqn.prim.multiple_results else [out]
         for v, o in zip(eqn.outvars, outs, strict=True):
+            if not v.aval.shape:
+                env[v] = Literal(np.asarray(core.to_numpy(o))[()], v.aval)
+                continue
             known[v] = o
             constvars.append(v)
             consts.append(o)
-    j = Jaxpr(constvars, jaxpr.invars, jaxpr.outvars, eqns, jaxpr.debug)
+    outvars = [env.get(a, a) if type(a) is Var else a for a in jaxpr.outvars]
+    j = Jaxpr(constvars, jaxpr.invars, outvars, eqns, jaxpr.debug)
     return ClosedJaxpr(j, consts)
 
 
@@ -378,6 +389,7 @@ PASSES: list[tuple[str, Callable[[ClosedJaxpr], ClosedJaxpr]]] = [
     ("fold_scalar_broadcasts", fold_scalar_broadcasts),
     ("simplify", simplify),
     ("fold_constants", fold_constants),
+    ("fold_scalar_broadcasts", fold_scalar_broadcasts),  # again: folding made new literals
     ("cse", cse),
     ("simplify", simplify),
     ("dce", dce),
