@@ -105,9 +105,10 @@ def _localize(closed: ClosedJaxpr, backend: str, name: str, args: Sequence[Any])
     if backend == "triton":
         from functrans.lowering import triton_backend
         exe = triton_backend.compile_triton(probe, f"{name}_verify", fuse=False)
-        values = list(exe.run(*args))
-    else:
-        values = _eager(probe, args)
+    else:  # the backend's generated code, every intermediate an output
+        from functrans.lowering import jit as jit_mod
+        exe = jit_mod.executable(probe, f"{name}_verify", "numpy")
+    values = list(exe.run(*args))
     env: dict[Var, Any] = dict(zip(j.constvars, optimized.consts, strict=True))
     env.update(zip(j.invars, args, strict=True))
     env.update(zip(every, values, strict=True))

@@ -445,3 +445,12 @@ def test_fused_boolean_and_integer_reductions_start_from_the_right_identity(op):
     for f in (lambda x: getattr(fnp, op)(x > 5.0, axis=0),
               lambda x: getattr(fnp, op)((x * 2).astype(np.int8), axis=0)):
         np.testing.assert_array_equal(np.asarray(ft.jit(f)(x)), np.asarray(f(x)))
+
+
+def test_verify_names_the_equation_a_wrong_numpy_rule_breaks(monkeypatch):
+    from functrans.lowering import numpy_rules
+    from functrans.lowering.triton_verify import VerificationError
+    monkeypatch.setitem(numpy_rules.RULES, "sin", numpy_rules._ufunc("cos"))
+    f = ft.jit(lambda x: fnp.sum(fnp.sin(x) * 2 + 1), verify=True)
+    with pytest.raises(VerificationError, match=r"first equation that differs.*\n.*= sin a"):
+        f(np.linspace(0, 1, 8))
