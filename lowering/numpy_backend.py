@@ -21,6 +21,7 @@ import numpy as np
 from functrans import config, core
 from functrans.ir import ClosedJaxpr, Eqn, Literal, Var, _Namer, pp_eqn, pp_jaxpr
 from functrans.lowering import fusion, numpy_rules, passes, source
+from functrans.lowering.numpy_rules import _ints
 from functrans.primitives import reductions
 
 
@@ -127,7 +128,7 @@ def generate(closed: ClosedJaxpr, name: str) -> tuple[str, _Ctx]:
     ctx.eqn_texts.update(texts)
     ctx.quiet = any(e.prim.family in numpy_rules.QUIET_FAMILIES for e in jaxpr.eqns)
     for v, c in zip(jaxpr.constvars, closed.consts, strict=True):
-        ctx.names[v] = ctx.const(_as_numpy(c), f"captured {v.aval.str_short()}")
+        ctx.names[v] = ctx.const(core.to_numpy(c), f"captured {v.aval.str_short()}")
     body = source.SourceWriter()
     body.level = 2
     quiet = ctx.quiet
@@ -172,12 +173,6 @@ def generate(closed: ClosedJaxpr, name: str) -> tuple[str, _Ctx]:
         w.line("")
         w.line("return run")
     return w.text(), ctx
-
-
-def _as_numpy(x: Any) -> Any:
-    if isinstance(x, core.Array):
-        return x._value
-    return np.asarray(x)
 
 
 def _expression(ctx: _Ctx, eqn: Eqn, ins: list[str]) -> str:
@@ -453,7 +448,3 @@ def _last_uses(group: fusion.FusionGroup) -> dict[Var, int]:
             if type(a) is Var:
                 last[a] = len(group.eqns)
     return last
-
-
-def _ints(values: Any) -> str:
-    return "(" + "".join(f"{int(v)}, " for v in values) + ")"

@@ -52,8 +52,6 @@ def ufunc_name(eqn: Eqn) -> str | None:
     entry = _UFUNCS.get(eqn.prim.name)
     if entry is None or _in_dtype(eqn).kind not in entry[1]:
         return None
-    if eqn.prim.name == "div" and _in_dtype(eqn).kind not in "fc":
-        return None
     return entry[0]
 
 
@@ -74,11 +72,10 @@ for _prim, _np, _kinds in [
     ("or", "bitwise_or", "biu"), ("xor", "bitwise_xor", "biu"), ("eq", "equal", "biufc"),
     ("ne", "not_equal", "biufc"), ("lt", "less", "biuf"), ("le", "less_equal", "biuf"),
     ("gt", "greater", "biuf"), ("ge", "greater_equal", "biuf"), ("pow", "power", "fc"),
+    ("div", "true_divide", "fc"), ("rem", "fmod", "f"),
 ]:
     RULES[_prim] = _ufunc(_np, _kinds)
     _UFUNCS[_prim] = (_np, _kinds)
-_UFUNCS["div"] = ("true_divide", "fc")
-_UFUNCS["rem"] = ("fmod", "f")
 
 
 def _special(fn: Callable) -> Rule:
@@ -90,14 +87,6 @@ def _special(fn: Callable) -> Rule:
 for _prim, _fn in [("erf", special.erf), ("erfc", special.erfc), ("erf_inv", special.erf_inv),
                    ("lgamma", special.lgamma), ("digamma", special.digamma)]:
     RULES[_prim] = _special(_fn)
-
-
-def _div(ctx: Any, eqn: Eqn, ins: list[str]) -> str | None:
-    return f"np.true_divide({ins[0]}, {ins[1]})" if _in_dtype(eqn).kind in "fc" else None
-
-
-def _rem(ctx: Any, eqn: Eqn, ins: list[str]) -> str | None:
-    return f"np.fmod({ins[0]}, {ins[1]})" if _in_dtype(eqn).kind == "f" else None
 
 
 def _rsqrt(ctx: Any, eqn: Eqn, ins: list[str]) -> str:
@@ -314,7 +303,7 @@ def _dot_general_any(eqn: Eqn, a: str, b: str) -> str:
 
 
 RULES.update({
-    "div": _div, "rem": _rem, "rsqrt": _rsqrt, "logistic": _logistic, "round": _round,
+    "rsqrt": _rsqrt, "logistic": _logistic, "round": _round,
     "integer_pow": _integer_pow, "select_n": _select_n, "safe_select_n": _select_n,
     "clamp": _clamp, "convert_element_type": _convert, "broadcast_in_dim": _broadcast_in_dim,
     "reshape": _reshape, "squeeze": _to_out_shape, "expand_dims": _to_out_shape,

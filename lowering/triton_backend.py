@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from functrans.lowering import passes, source, triton_rules
 from functrans.lowering.numpy_backend import Executable
+from functrans.lowering.numpy_rules import _ints
 from functrans.lowering.triton_index import (
     Access,
     Atom,
@@ -915,7 +916,7 @@ def _uniform_constants(closed: ClosedJaxpr) -> ClosedJaxpr:
     keep_v, keep_c, fills = [], [], []
     from functrans.primitives.structural import broadcast_in_dim_p
     for v, c in zip(j.constvars, closed.consts, strict=True):
-        a = _as_numpy(c)
+        a = core.to_numpy(c)
         if (isinstance(a, np.ndarray) and a.size > 1 and a.dtype.kind in "biuf"
                 and triton_rules.supported_dtype(a.dtype)):
             first = a.reshape(-1)[0]
@@ -1025,7 +1026,7 @@ def _launcher(closed: ClosedJaxpr, sched: Schedule, kernels: dict[int, KernelPla
     for v in jaxpr.invars:
         body.append(f"{vname(v)} = rt.input({vname(v)})")
     for v, c in zip(jaxpr.constvars, closed.consts, strict=True):
-        ref = consts.add(_as_numpy(c), f"captured {v.aval.str_short()}", "c")
+        ref = consts.add(core.to_numpy(c), f"captured {v.aval.str_short()}", "c")
         device_consts.append(f"{vname(v)} = rt.input({ref})")
 
     def operand(a: Any, on_device: bool = True) -> str:
@@ -1135,14 +1136,6 @@ def _launcher(closed: ClosedJaxpr, sched: Schedule, kernels: dict[int, KernelPla
     return w.text(), [(note, value) for _, note, value in consts.items]
 
 
-def _ints(values: Any) -> str:
-    return "(" + "".join(f"{int(v)}, " for v in values) + ")"
-
-
-def _as_numpy(x: Any) -> Any:
-    if isinstance(x, core.Array):
-        return x._value
-    return np.asarray(x)
 
 
 # --- loading and running ------------------------------------------------------------------------
