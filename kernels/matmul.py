@@ -23,6 +23,7 @@ import numpy as np
 import triton
 import triton.language as tl
 from functrans.kernels import tl_math
+from functrans.lowering.triton_rules import block_config
 
 ACTIVATIONS = ("none", "relu", "gelu", "silu", "tanh", "sigmoid")
 
@@ -92,37 +93,6 @@ def matmul_kernel(a_ptr, b_ptr, bias_ptr, c_ptr, M, N, K, stride_ab, stride_am, 
     if HAS_SCALE:
         acc = acc * scale
     tl.store(c_ptr + pid_b * M * N + rm * N + rn, acc.to(c_ptr.dtype.element_ty), mask=mask)
-
-
-# (BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages) per input dtype on the GPU
-# (anchors/lowering.md section 6; not yet tuned on hardware).
-GPU_BLOCKS = {
-    "float16": (128, 128, 64, 8, 3),
-    "float32": (64, 64, 32, 4, 3),
-    "float64": (32, 32, 16, 4, 2),
-}
-INTERPRETER_BLOCKS = (64, 64, 64, 1, 1)  # few programs: the interpreter pays per program
-
-
-def _pow2_at_least(n: int, lo: int) -> int:
-    p = lo
-    while p < n:
-        p *= 2
-    return p
-
-
-def block_config(dtype: Any, m: int, n: int, k: int, interpreter: bool
-                 ) -> tuple[int, int, int, int, int]:
-    """(BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages) for a problem, clamped to its size
-    (tl.dot needs tiles of at least 16)."""
-    bm, bn, bk, warps, stages = INTERPRETER_BLOCKS if interpreter else \
-        GPU_BLOCKS[np.dtype(dtype).name]
-    bm = min(bm, _pow2_at_least(m, 16))
-    bn = min(bn, _pow2_at_least(n, 16))
-    bk = min(bk, _pow2_at_least(k, 16))
-    if not interpreter and bm * bn < 128 * 128:
-        warps = min(warps, 4)
-    return bm, bn, bk, warps, stages
 
 
 def matmul(a: Any, b: Any, bias: Any = None, activation: str = "none", scale: float | None

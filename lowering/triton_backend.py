@@ -790,7 +790,7 @@ def _matmul(prog: Program, c: Cluster, namer: _Namer, kname: str) -> KernelPlan:
     heavy = bool(w.helpers - {"__matmul_tile", "maximum", "minimum"}) or len(w.eqns) > 6
     launch = {}
     for rt_name in ("cuda", "interpreter"):
-        bm, bn, bk, warps, stages = _matmul_blocks(la.dtype, m, n, kdim,
+        bm, bn, bk, warps, stages = triton_rules.block_config(la.dtype, m, n, kdim,
                                                    rt_name == "interpreter")
         if heavy and rt_name == "cuda" and bn > 64:
             bn = 64
@@ -800,22 +800,6 @@ def _matmul(prog: Program, c: Cluster, namer: _Namer, kname: str) -> KernelPlan:
     return KernelPlan(kname, "matmul", src, w.ptr_args, w.int_values, w.outputs,
                       _ordered_eqns(prog, w), launch, empty=m * n * batch == 0,
                       helpers=w.helpers)
-
-
-def _matmul_blocks(dtype: np.dtype, m: int, n: int, k: int, interpreter: bool
-                   ) -> tuple[int, int, int, int, int]:
-    # Same table as kernels/matmul.py, kept here so lowering needs no triton import.
-    gpu = {"float16": (128, 128, 64, 8, 3), "float32": (64, 64, 32, 4, 3),
-           "float64": (32, 32, 16, 4, 2)}
-    bm, bn, bk, warps, stages = (64, 64, 64, 1, 1) if interpreter else gpu[np.dtype(dtype).name]
-
-    def fit(b: int, size: int) -> int:
-        return min(b, max(16, next_pow2(size)))
-
-    bm, bn, bk = fit(bm, m), fit(bn, n), fit(bk, k)
-    if not interpreter and bm * bn < 128 * 128:
-        warps = min(warps, 4)
-    return bm, bn, bk, warps, stages
 
 
 def _cdiv(a: int, b: int) -> int:

@@ -638,3 +638,36 @@ def fallback_why(eqn: Eqn) -> str:
     if eqn.prim.name == "dot_general":
         return "integer, mixed-precision or empty matmul"
     return "no Triton rule for these parameters or dtypes"
+
+
+# --- matmul tiles (shared by the code generator and kernels/matmul.py) ---------------------------
+
+# (BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages) per input dtype on the GPU
+# (anchors/lowering.md section 6; not yet tuned on hardware).
+GPU_BLOCKS = {
+    "float16": (128, 128, 64, 8, 3),
+    "float32": (64, 64, 32, 4, 3),
+    "float64": (32, 32, 16, 4, 2),
+}
+INTERPRETER_BLOCKS = (64, 64, 64, 1, 1)  # few programs: the interpreter pays per program
+
+
+def _pow2_at_least(n: int, lo: int) -> int:
+    p = lo
+    while p < n:
+        p *= 2
+    return p
+
+
+def block_config(dtype: Any, m: int, n: int, k: int, interpreter: bool
+                 ) -> tuple[int, int, int, int, int]:
+    """(BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages) for a problem, clamped to its size
+    (tl.dot needs tiles of at least 16)."""
+    bm, bn, bk, warps, stages = INTERPRETER_BLOCKS if interpreter else \
+        GPU_BLOCKS[np.dtype(dtype).name]
+    bm = min(bm, _pow2_at_least(m, 16))
+    bn = min(bn, _pow2_at_least(n, 16))
+    bk = min(bk, _pow2_at_least(k, 16))
+    if not interpreter and bm * bn < 128 * 128:
+        warps = min(warps, 4)
+    return bm, bn, bk, warps, stages
