@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from functrans.ir import Eqn, Jaxpr, Literal, Var
+from functrans.ir import Eqn, Jaxpr, Var
 
 ELEMENTWISE = frozenset({"unary", "binary", "compare", "logical", "select", "convert"})
 REDUCTIONS = frozenset({"reduce_sum", "reduce_max", "reduce_min", "reduce_prod"})
@@ -127,6 +127,3 @@ def _finish(eqns: list[Eqn], shape: tuple[int, ...], reduction: Eqn | None,
                if uses.get(v, 0) > internal_reads.get(v, 0)]
     return FusionGroup(list(eqns), shape, inputs, outputs, reduction)
 
-
-def is_literal(a: Any) -> bool:
-    return type(a) is Literal

@@ -122,9 +122,6 @@ class Access:
     def with_dims(self, shape: Sequence[int], dims: Sequence[Ix]) -> Access:
         return Access(tuple(shape), tuple(dims), self.conds, self.cond_axes)
 
-    def with_cond(self, cond: str, axes: frozenset[str]) -> Access:
-        return Access(self.shape, self.dims, self.conds + (cond,), self.cond_axes | axes)
-
 
 def contiguous_strides(shape: Sequence[int]) -> tuple[int, ...]:
     out = []

@@ -30,7 +30,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from functrans.lowering import fusion, triton_rules
 from functrans.lowering.triton_index import (
     Access,
@@ -46,7 +45,7 @@ from functrans.lowering.triton_index import (
     through_transpose,
 )
 
-from functrans.ir import ClosedJaxpr, Eqn, Jaxpr, Literal, Var
+from functrans.ir import ClosedJaxpr, Eqn, Jaxpr, Var
 
 # A row kernel keeps a whole row in registers up to this many elements (next power of 2);
 # longer rows loop over RBLOCK-sized tiles (one level of reductions per kernel then).
@@ -101,15 +100,9 @@ class Cluster:
             out.append(self.eqn.outvars[0])
         return out
 
-    def first_eqn_position(self, pos: dict[int, int]) -> int:
-        ids = [pos[id(e)] for e in self.reds]
-        if self.eqn is not None:
-            ids.append(pos[id(self.eqn)])
-        return min(ids) if ids else 1 << 30
-
 
 class Program:
-    """The analysis of one jaxpr: producers, consumers, classification, anchors."""
+    """The analysis of one jaxpr: producers, classification, anchors."""
 
     def __init__(self, jaxpr: Jaxpr, fuse: bool = True):
         self.jaxpr = jaxpr
@@ -117,15 +110,11 @@ class Program:
         self.producer: dict[Var, Eqn] = {}
         self.kind: dict[int, str] = {}
         self.pos: dict[int, int] = {}
-        self.consumers: dict[Var, list[Eqn]] = {}
         for i, e in enumerate(jaxpr.eqns):
             self.pos[id(e)] = i
             self.kind[id(e)] = classify(e)
             for v in e.outvars:
                 self.producer[v] = e
-            for a in e.invars:
-                if type(a) is Var:
-                    self.consumers.setdefault(a, []).append(e)
         self.outvars = {a for a in jaxpr.outvars if type(a) is Var}
         self.anchors: list[Var] = []
         self.shared: set[Var] = set()       # anchors that other kernels load, not recompute
@@ -646,6 +635,3 @@ def _next_pow2(n: int) -> int:
 def next_pow2(n: int) -> int:
     return _next_pow2(int(n))
 
-
-def literal_value(a: Literal) -> Any:
-    return np.asarray(a.val, a.aval.dtype)
