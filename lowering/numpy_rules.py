@@ -93,16 +93,6 @@ def _rsqrt(ctx: Any, eqn: Eqn, ins: list[str]) -> str:
     return f"np.reciprocal(np.sqrt({ins[0]}))"
 
 
-def _logistic(ctx: Any, eqn: Eqn, ins: list[str]) -> str | None:
-    if _in_dtype(eqn).kind != "f":
-        return None
-    # exp(-|x|) never overflows; select the branch that does not cancel.
-    one = ctx.const(np.ones((), _in_dtype(eqn)), "1")
-    x = ins[0]
-    return (f"np.where({x} >= 0, {one} / ({one} + np.exp(-np.abs({x}))), "
-            f"np.exp(-np.abs({x})) / ({one} + np.exp(-np.abs({x}))))")
-
-
 def _round(ctx: Any, eqn: Eqn, ins: list[str]) -> str | None:
     return f"np.round({ins[0]})" if eqn.params["rounding_method"] == 1 else None
 
@@ -303,7 +293,7 @@ def _dot_general_any(eqn: Eqn, a: str, b: str) -> str:
 
 
 RULES.update({
-    "rsqrt": _rsqrt, "logistic": _logistic, "round": _round,
+    "rsqrt": _rsqrt, "round": _round,
     "integer_pow": _integer_pow, "select_n": _select_n, "safe_select_n": _select_n,
     "clamp": _clamp, "convert_element_type": _convert, "broadcast_in_dim": _broadcast_in_dim,
     "reshape": _reshape, "squeeze": _to_out_shape, "expand_dims": _to_out_shape,
