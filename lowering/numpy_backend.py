@@ -307,8 +307,11 @@ def _emit_group(w: source.SourceWriter, ctx: _Ctx, group: fusion.FusionGroup,
     if group.size < CHEAP_PARALLEL_MIN_ELEMENTS and not any(
             e.prim.name in _EXPENSIVE for e in group.all_eqns):
         work = 0  # cheap arithmetic on cache-sized data: a second thread only competes
-    call = f"{ctx.const(run_blocks, 'runs blocks on the thread pool')}({fn}, {int(n)}, " \
-           f"{int(rows)}, {combine or None}, {int(work)})"
+    if work < PARALLEL_MIN_WORK or n <= rows:  # never threaded: call the blocks directly
+        call = f"{fn}(0, {int(n)})"
+    else:
+        call = f"{ctx.const(run_blocks, 'runs blocks on the thread pool')}({fn}, {int(n)}, " \
+               f"{int(rows)}, {combine or None}, {int(work)})"
     w.line(f"{ctx.name(red.outvars[0])} = {call}" if accumulate else call)
 
 
