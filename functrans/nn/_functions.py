@@ -297,13 +297,10 @@ def _axes(name: str, x: Any, axis: Axis) -> tuple[int, ...]:
     return canonical_axes(name, axis, len(shape_of(x)))
 
 
-def _safe_max(x: Any, axes: tuple[int, ...], where: Any, initial: Any) -> Any:
-    """The maximum over ``axes`` (kept), ``initial`` where everything is masked, with no
-    gradient: it only shifts the exponent."""
-    # (fnp.max(where=..., initial=...) would do, but _reductions refuses `where` for max even
-    # with `initial`; masking first is equivalent.)
-    m = fnp.max(_masked(x, where, initial), axes, keepdims=True, initial=initial)
-    return lax.stop_gradient(m)
+def _safe_max(x: Any, axes: tuple[int, ...], initial: Any) -> Any:
+    """The maximum over ``axes`` (kept) of an already masked ``x``, ``initial`` where
+    everything is masked, with no gradient: it only shifts the exponent."""
+    return lax.stop_gradient(fnp.max(x, axes, keepdims=True, initial=initial))
 
 
 def _masked(x: Any, where: Any, fill: Any) -> Any:
@@ -314,7 +311,7 @@ def _masked(x: Any, where: Any, fill: Any) -> Any:
 
 def _softmax_value(x: Any, axes: tuple[int, ...], where: Any, initial: Any) -> Any:
     x = _masked(x, where, initial)
-    unnormalized = fnp.exp(fnp.subtract(x, _safe_max(x, axes, where, initial)))
+    unnormalized = fnp.exp(fnp.subtract(x, _safe_max(x, axes, initial)))
     out = fnp.true_divide(unnormalized, fnp.sum(unnormalized, axes, keepdims=True,
                                                 where=where))
     return out if where is None else fnp.where(where, out, _c(out, 0))
@@ -383,7 +380,7 @@ def log_softmax(x: Any, axis: Axis = -1, where: Any = None, initial: Any = None)
     axes = _axes("log_softmax", x, axis)
     init = _initial(initial)
     xs = _masked(x, where, init)
-    shifted = fnp.subtract(xs, _safe_max(xs, axes, where, init))
+    shifted = fnp.subtract(xs, _safe_max(xs, axes, init))
     lse = fnp.log(fnp.sum(fnp.exp(shifted), axes, keepdims=True, where=where))
     out = fnp.subtract(shifted, lse)
     if where is not None:

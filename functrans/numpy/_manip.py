@@ -174,8 +174,8 @@ def repeat(a: Any, repeats: Any, axis: int | None = None, *,
     # Output slot j reads element #(number of cumulative counts <= j), clipped to the last.
     ends = lax.cumsum(reps, axis=0)
     slots = lax.iota(_INDEX, total)
-    src = _reductions.sum(_ufuncs.less_equal(ends[None, :], slots[:, None]), axis=1,
-                          dtype=_INDEX)
+    from functrans.numpy._sorting import searchsorted  # (_sorting imports this module's peers)
+    src = searchsorted(ends, slots, side="right")
     src = lax.min(src, np.asarray(n - 1, _INDEX))
     return _selection.take(a, src, axis=axis, mode="clip")
 

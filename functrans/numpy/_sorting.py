@@ -512,10 +512,9 @@ def setxor1d(ar1: Any, ar2: Any, assume_unique: bool = False, *, size: int | Non
     if not shape_of(cand)[0]:
         return _compact("setxor1d", cand, keep, size, fill_value)[0]
     # Kept values first, in sorted order (the two sides are disjoint).
-    _, ordered = lax.sort((lax.bitwise_not(keep), cand), dimension=0, is_stable=True,
-                          num_keys=2)
-    keep_sorted = lax.sort(lax.bitwise_not(keep), dimension=0)
-    return _compact("setxor1d", ordered, lax.bitwise_not(keep_sorted), size, fill_value)[0]
+    drop_sorted, ordered = lax.sort((lax.bitwise_not(keep), cand), dimension=0,
+                                    is_stable=True, num_keys=2)
+    return _compact("setxor1d", ordered, lax.bitwise_not(drop_sorted), size, fill_value)[0]
 
 
 # --- quantiles ----------------------------------------------------------------------------------

@@ -403,20 +403,6 @@ def shuffle(key: Any, x: Any, axis: int = 0) -> Any:
     return _shuffle(key, x, _axis("shuffle", axis, x.ndim))
 
 
-def _searchsorted(sorted_1d: Any, values: Any) -> Any:
-    """Left insertion points (count of elements < v) by vectorized binary search."""
-    n = core.get_aval(sorted_1d).shape[0]
-    lo = fnp.zeros(core.get_aval(values).shape, dt.int32)
-    hi = fnp.full(core.get_aval(values).shape, n, dt.int32)
-    for _ in range(max(1, math.ceil(math.log2(n + 1)))):
-        mid = (lo + hi) // 2
-        right = fnp.logical_and(fnp.less(fnp.take(sorted_1d, fnp.clip(mid, 0, n - 1)), values),
-                                fnp.less(mid, hi))
-        lo = fnp.where(right, mid + 1, lo)
-        hi = fnp.where(right, hi, mid)
-    return lo
-
-
 def choice(key: Any, a: Any, shape: Shape = (), replace: bool = True, p: Any = None,
            axis: int = 0) -> Any:
     """Draws from arange(a) (int a) or from ``a`` along ``axis``: uniformly (randint, or a
@@ -461,7 +447,7 @@ def choice(key: Any, a: Any, shape: Shape = (), replace: bool = True, p: Any = N
         if replace:
             cdf = fnp.cumsum(p_arr)
             r = cdf[-1] * (1 - unit_floats(key, shape, cdf.dtype))
-            ind = _searchsorted(cdf, r).astype(int)
+            ind = fnp.searchsorted(cdf, r).astype(int)
         else:
             g = gumbel(key, (n_inputs,), dtype=p_arr.dtype) + fnp.log(p_arr)
             ind = lax.top_k(g, n_draws)[1].astype(int)
