@@ -88,14 +88,6 @@ def _along(axis: int, ndim: int, idx: Any) -> tuple:
     return (slice(None),) * axis + (idx,) + (slice(None),) * (ndim - axis - 1)
 
 
-def _slice_axis(a: Any, axis: int, start: int, stop: int) -> Any:
-    shape = shape_of(a)
-    starts = [0] * len(shape)
-    limits = list(shape)
-    starts[axis], limits[axis] = start, stop
-    return lax.slice(a, tuple(starts), tuple(limits))
-
-
 def _concat(parts: list[Any], axis: int) -> Any:
     """Concatenate along ``axis``, skipping empty pieces (and the op, for a single piece)."""
     kept = [p for p in parts if shape_of(p)[axis]] or parts[:1]
@@ -196,7 +188,7 @@ def resize(a: Any, new_shape: int | Sequence[int]) -> Any:
         return _filled(0, shape, typeof(a)[0])
     reps = -(-total // n)
     flat = tile(flat, reps) if reps > 1 else flat
-    return lax.reshape(_slice_axis(flat, 0, 0, total), shape)
+    return lax.reshape(lax.slice_in_dim(flat, 0, total, axis=0), shape)
 
 
 # --- rolling and rotating -----------------------------------------------------------------------
@@ -211,7 +203,7 @@ def _roll_one(a: Any, shift: Any, axis: int) -> Any:
         s = int(np.asarray(core.to_numpy(value) if isinstance(value, Array) else value)) % n
         if s == 0:
             return a
-        return lax.concatenate([_slice_axis(a, axis, n - s, n), _slice_axis(a, axis, 0, n - s)],
+        return lax.concatenate([lax.slice_in_dim(a, n - s, n, axis=axis), lax.slice_in_dim(a, 0, n - s, axis=axis)],
                                axis)
     # Traced shift: a window of [a, a] starting at n - shift % n.
     shift = cast(asarray_leaf(shift), _INDEX)
@@ -332,7 +324,7 @@ def _value_pairs(name: str, what: str, value: Any, ndim: int) -> list[tuple[Any,
 
 
 def _edge_values(a: Any, axis: int, n: int) -> tuple[Any, Any]:
-    return _slice_axis(a, axis, 0, 1), _slice_axis(a, axis, n - 1, n)
+    return lax.slice_in_dim(a, 0, 1, axis=axis), lax.slice_in_dim(a, n - 1, n, axis=axis)
 
 
 def _pad_constant(a: Any, axis: int, before: int, after: int, lo: Any, hi: Any) -> Any:
@@ -358,7 +350,7 @@ def _pad_stat(a: Any, axis: int, before: int, after: int, mode: str, lengths: tu
         if k == 0:
             raise ValueError(_err("pad", f"stat_length of 0 yields no value for padding "
                                          f"(mode={mode!r})"))
-        region = _slice_axis(a, axis, 0, k) if first else _slice_axis(a, axis, n - k, n)
+        region = lax.slice_in_dim(a, 0, k, axis=axis) if first else lax.slice_in_dim(a, n - k, n, axis=axis)
         if mode == "maximum":
             stat = _reductions.max(region, axis, keepdims=True)
         elif mode == "minimum":
@@ -395,9 +387,9 @@ def _pad_reflect(a: Any, axis: int, before: int, after: int, mode: str, odd: boo
         parts = []
         if before > 0:
             c = builtins.min(old, before)
-            chunk = lax.rev(_slice_axis(cur, axis, 1 - eo, c + 1 - eo), (axis,))
+            chunk = lax.rev(lax.slice_in_dim(cur, 1 - eo, c + 1 - eo, axis=axis), (axis,))
             if odd:
-                chunk = _ufuncs.subtract(_ufuncs.multiply(_slice_axis(cur, axis, 0, 1), 2),
+                chunk = _ufuncs.subtract(_ufuncs.multiply(lax.slice_in_dim(cur, 0, 1, axis=axis), 2),
                                          chunk)
                 chunk = cast(chunk, typeof(cur)[0])
             parts.append(chunk)
@@ -405,10 +397,10 @@ def _pad_reflect(a: Any, axis: int, before: int, after: int, mode: str, odd: boo
         parts.append(cur)
         if after > 0:
             c = builtins.min(old, after)
-            chunk = lax.rev(_slice_axis(cur, axis, length - 1 + eo - c, length - 1 + eo),
+            chunk = lax.rev(lax.slice_in_dim(cur, length - 1 + eo - c, length - 1 + eo, axis=axis),
                             (axis,))
             if odd:
-                edge = _slice_axis(cur, axis, length - 1, length)
+                edge = lax.slice_in_dim(cur, length - 1, length, axis=axis)
                 chunk = cast(_ufuncs.subtract(_ufuncs.multiply(edge, 2), chunk),
                              typeof(cur)[0])
             parts.append(chunk)
@@ -553,7 +545,7 @@ def _split(name: str, ary: Any, indices_or_sections: Any, axis: int, even: bool)
     out = []
     for start, stop in itertools.pairwise(pts):
         # NumPy gives an empty piece for a decreasing pair, starting at `start`.
-        out.append(_slice_axis(ary, axis, start, builtins.max(start, stop)))
+        out.append(lax.slice_in_dim(ary, start, builtins.max(start, stop), axis=axis))
     return out
 
 
@@ -1130,7 +1122,7 @@ def unpackbits(a: Any, axis: int | None = None, count: int | None = None,
         total = s[-1] * 8
         keep = count if count >= 0 else builtins.max(total + count, 0)
         if keep <= total:
-            bits = _slice_axis(bits, len(s) - 1, 0, keep)
+            bits = lax.slice_in_dim(bits, 0, keep, axis=len(s) - 1)
         else:
             config = [(0, 0, 0)] * len(s)
             config[-1] = (0, keep - total, 0)
@@ -1388,7 +1380,7 @@ class ufunc:  # noqa: N801 - NumPy's name
         for k, start in enumerate(idx.tolist()):
             stop = idx[k + 1] if k + 1 < len(idx) else n
             stop = stop if stop > start else start + 1
-            parts.append(self.reduce(_slice_axis(a, axis, start, int(stop)), axis,
+            parts.append(self.reduce(lax.slice_in_dim(a, start, int(stop), axis=axis), axis,
                                      dtype=dtype, keepdims=True))
         return _shape.concatenate(parts, axis)
 

@@ -250,17 +250,12 @@ def frexp(x: Any, /) -> tuple[Any, Any]:
 def modf(x: Any, /, out: None = None) -> tuple[Any, Any]:
     """``(fractional part, integral part)``, both with the sign of ``x`` (like numpy.modf)."""
     (x,) = _real_inexact("modf", x)
-    whole = _copysign(lax.floor(lax.abs(x)), x)
+    whole = _ufuncs._copysign(lax.floor(lax.abs(x)), x)
     frac = lax.sub(x, whole)
     frac = lax.select_n(lax.is_finite(x), lax.broadcast_in_dim(_const(0, x), shape_of(x), ()),
                         frac)
     frac = lax.select_n(_ufuncs.isnan(x), frac, x)
-    return _copysign(frac, x), whole
-
-
-def _copysign(x: Any, y: Any) -> Any:
-    """|x| with the sign bit of y (same shapes and dtype, so no promotion is needed)."""
-    return lax.select_n(_ufuncs.signbit(y), lax.abs(x), lax.neg(lax.abs(x)))
+    return _ufuncs._copysign(frac, x), whole
 
 
 def spacing(x: Any, /) -> Any:

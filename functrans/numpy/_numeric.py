@@ -9,6 +9,7 @@ statistics compute in the inexact dtype. Imports ``lax`` and the fnp modules.
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Sequence
 from typing import Any
@@ -36,13 +37,6 @@ __all__ = [
 
 def _err(name: str, msg: str) -> str:
     return f"functrans.numpy.{name}: {msg}"
-
-
-def _slice_axis(a: Any, axis: int, start: int, stop: int) -> Any:
-    shape = shape_of(a)
-    starts, limits = [0] * len(shape), list(shape)
-    starts[axis], limits[axis] = start, stop
-    return lax.slice(a, tuple(starts), tuple(limits))
 
 
 def _inexact_dtype(*args: Any) -> np.dtype:
@@ -74,7 +68,7 @@ def _to(x: Any, d: np.dtype) -> Any:
 
 def _diff1(a: Any, axis: int) -> Any:
     n = shape_of(a)[axis]
-    hi, lo = _slice_axis(a, axis, 1, n), _slice_axis(a, axis, 0, n - 1)
+    hi, lo = lax.slice_in_dim(a, 1, n, axis=axis), lax.slice_in_dim(a, 0, n - 1, axis=axis)
     if typeof(a)[0] == dt.bool_:
         return lax.ne(hi, lo)
     return lax.sub(hi, lo)
@@ -159,7 +153,7 @@ def _gradient_axis(f: Any, h: Any, axis: int, edge_order: int) -> Any:
     ndim = len(shape_of(f))
 
     def sl(start: int, stop: int) -> Any:
-        return _slice_axis(f, axis, start, stop)
+        return lax.slice_in_dim(f, start, stop, axis=axis)
 
     m = _ufuncs.multiply
     if not shape_of(h):
@@ -177,7 +171,7 @@ def _gradient_axis(f: Any, h: Any, axis: int, edge_order: int) -> Any:
                             m(sl(n - 1, n), 1.5)), h)
     else:
         dx = diff(h)
-        dx1, dx2 = _slice_axis(dx, 0, 0, n - 2), _slice_axis(dx, 0, 1, n - 1)
+        dx1, dx2 = lax.slice_in_dim(dx, 0, n - 2, axis=0), lax.slice_in_dim(dx, 1, n - 1, axis=0)
         a = _ufuncs.negative(_ufuncs.true_divide(dx2, m(dx1, _ufuncs.add(dx1, dx2))))
         b = _ufuncs.true_divide(_ufuncs.subtract(dx2, dx1), m(dx1, dx2))
         c = _ufuncs.true_divide(dx1, m(dx2, _ufuncs.add(dx1, dx2)))
@@ -259,8 +253,7 @@ def trapezoid(y: Any, x: Any = None, dx: Any = 1.0, axis: int = -1) -> Any:
         widths = diff(x, axis=axis)
     if n == 0:
         return _reductions.sum(y, axis=axis)
-    avg = _ufuncs.multiply(_ufuncs.add(_slice_axis(y, axis, 1, n), _slice_axis(y, axis, 0,
-                                                                               n - 1)), 0.5)
+    avg = _ufuncs.multiply(_ufuncs.add(lax.slice_in_dim(y, 1, n, axis=axis), lax.slice_in_dim(y, 0, n - 1, axis=axis)), 0.5)
     return _reductions.sum(_ufuncs.multiply(widths, avg), axis=axis)
 
 
@@ -286,8 +279,8 @@ def unwrap(p: Any, discont: Any = None, axis: int = -1, period: Any = 2 * np.pi)
     correct = _ufuncs.subtract(ddmod, dd)
     correct = _ufuncs.where(_ufuncs.less(_ufuncs.absolute(dd), discont),
                             np.zeros((), d), correct)
-    shifted = _ufuncs.add(_slice_axis(p, axis, 1, n), lax.cumsum(correct, axis=axis))
-    return _shape.concatenate([_slice_axis(p, axis, 0, 1), shifted], axis)
+    shifted = _ufuncs.add(lax.slice_in_dim(p, 1, n, axis=axis), lax.cumsum(correct, axis=axis))
+    return _shape.concatenate([lax.slice_in_dim(p, 0, 1, axis=axis), shifted], axis)
 
 
 # --- products -----------------------------------------------------------------------------------
@@ -397,9 +390,9 @@ def _signal(name: str, a: Any, v: Any, mode: str, flip: bool, conj: bool, precis
         # NumPy centres 'same' on the 'full' output; correlate swaps its operands internally
         # when v is longer, which moves the centre by one for even lengths.
         start = lo // 2 if (not flip and n < m) else (lo - 1) // 2
-        return _slice_axis(full, 0, start, start + hi)
+        return lax.slice_in_dim(full, start, start + hi, axis=0)
     if mode == "valid":
-        return _slice_axis(full, 0, lo - 1, hi)
+        return lax.slice_in_dim(full, lo - 1, hi, axis=0)
     raise ValueError(_err(name, f"mode must be 'full', 'same' or 'valid', got {mode!r}"))
 
 
@@ -546,7 +539,7 @@ def polyder(p: Any, m: int = 1) -> Any:
         if n <= 1:
             return _filled_like(p, 0, (0,))  # the derivative of a constant is empty, as in NumPy
         powers = np.arange(n - 1, 0, -1)
-        p = _ufuncs.multiply(_slice_axis(p, 0, 0, n - 1), np.asarray(powers, typeof(p)[0]))
+        p = _ufuncs.multiply(lax.slice_in_dim(p, 0, n - 1, axis=0), np.asarray(powers, typeof(p)[0]))
     return p
 
 
@@ -589,7 +582,7 @@ def poly(seq_of_zeros: Any) -> Any:
                                                "its eigenvalues; compute them with a linalg "
                                                "routine and pass the 1-d roots"))
     if len(s) > 1 or (len(s) == 2 and not s[0]):
-        if math_prod(s) == 0:
+        if math.prod(s) == 0:
             return _filled_like(z, 1, (1,))
         raise ValueError(_err("poly", f"input must be 1-d or a non-empty square 2-d array, "
                                       f"got shape {s}"))
@@ -597,13 +590,6 @@ def poly(seq_of_zeros: Any) -> Any:
     for i in range(s[0] if s else 0):
         factor = _shape.stack([_filled_like(z, 1, ()), _ufuncs.negative(z[i])])
         out = convolve(out, factor)
-    return out
-
-
-def math_prod(shape: tuple[int, ...]) -> int:
-    out = 1
-    for d in shape:
-        out *= d
     return out
 
 
@@ -733,7 +719,7 @@ def average(a: Any, axis: Any = None, weights: Any = None, returned: bool = Fals
         if not returned:
             return avg
         ndim = len(shape_of(a))
-        count = math_prod(tuple(shape_of(a)[i] for i in canonical_axes("average", axis, ndim)))
+        count = math.prod(tuple(shape_of(a)[i] for i in canonical_axes("average", axis, ndim)))
         return avg, broadcast_to(cast(count, typeof(avg)[0]), shape_of(avg))
     a, w = _promote_inexact(a, weights)
     ndim = len(shape_of(a))

@@ -332,13 +332,11 @@ def _roll(name: str, x: Any, axes: Any, sign: int) -> Any:
         axes = tuple(range(len(shape)))
     elif isinstance(axes, (int, np.integer)):
         axes = (axes,)
-    for ax in (_axis(name, a, len(shape)) for a in axes):
-        size = shape[ax]
-        k = (sign * (size // 2)) % size if size else 0
-        if k:
-            x = lax.concatenate([lax.slice_in_dim(x, size - k, size, axis=ax),
-                                 lax.slice_in_dim(x, 0, size - k, axis=ax)], ax)
-    return x
+    axes = tuple(_axis(name, a, len(shape)) for a in axes)
+    if not axes:
+        return x
+    from functrans.numpy._manip import roll
+    return roll(x, tuple(sign * (shape[ax] // 2) for ax in axes), axes)
 
 
 def fftshift(x: Any, axes: int | Sequence[int] | None = None) -> Any:

@@ -23,7 +23,9 @@ import functrans.numpy as fnp
 from functrans import core, lax
 from functrans import dtypes as dt
 from functrans.errors import DtypeError, ShapeError
-from functrans.numpy._promotion import asarray_leaf, cast, result_type, shape_of
+from functrans.numpy._promotion import (
+    asarray_leaf, cast, promote_dtypes, result_type, shape_of,
+)
 from functrans.primitives import linalg as lax_linalg
 from functrans.primitives.sorting import sort as lax_sort
 from functrans.transforms.custom_derivatives import custom_jvp
@@ -695,16 +697,12 @@ def cross(x1: Any, x2: Any, /, *, axis: int = -1) -> Any:
     if shape_of(x1)[axis] != 3:
         raise ShapeError(f"functrans.numpy.linalg.cross: axis {axis} must have size 3, got "
                          f"{_describe(x1)} and {_describe(x2)}")
-    a = [fnp.take(x1, i, axis=axis) for i in range(3)]
-    b = [fnp.take(x2, i, axis=axis) for i in range(3)]
-    parts = [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
-    return fnp.stack(parts, axis=axis)
+    return fnp.cross(x1, x2, axis=axis)
 
 
 def _promote(*args: Any) -> list[Any]:
-    args = [asarray_leaf(a) for a in args]
-    dtype, weak = result_type(*args)
-    return [cast(a, dtype, weak) for a in args]
+    """The arguments as arrays of their common dtype (weak if all are weak)."""
+    return promote_dtypes(*map(asarray_leaf, args))
 
 
 def vecdot(x1: Any, x2: Any, /, *, axis: int = -1) -> Any:

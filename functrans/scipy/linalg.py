@@ -30,11 +30,6 @@ __all__ = [
 ]
 
 
-def _H(x: Any) -> Any:  # the conjugate transpose of the last two axes
-    t = fnp.matrix_transpose(x)
-    return fnp.conj(t) if core.get_aval(t).dtype.kind == "c" else t
-
-
 def _square(name: str, a: Any) -> Any:
     a = fla._inexact(name, a)[0]
     shape = shape_of(a)
@@ -76,7 +71,7 @@ def cholesky(a: Any, lower: bool = False, overwrite_a: bool = False,
     if lower:
         return lax_linalg.cholesky(a, symmetrize_input=False)
     # The upper triangle of a is the lower triangle of a^H, whose lower factor is U^H.
-    return _H(lax_linalg.cholesky(_H(a), symmetrize_input=False))
+    return fla._H(lax_linalg.cholesky(fla._H(a), symmetrize_input=False))
 
 
 def cho_factor(a: Any, lower: bool = False, overwrite_a: bool = False,

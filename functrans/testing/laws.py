@@ -17,7 +17,7 @@ import numpy as np
 
 from functrans import core, tree_util
 from functrans.primitives.ad_rules import tangent_aval
-from functrans.testing.gradients import Tolerance, _resolve_tol, as_functrans
+from functrans.testing.gradients import Tolerance, _element, _resolve_tol, as_functrans
 
 __all__ = [
     "check_jacfwd_equals_jacrev",
@@ -82,7 +82,7 @@ def assert_trees_close(actual: Any, expected: Any, *, rtol: Tolerance = None,
             if np.any(bad):
                 i = int(np.argmax(bad.ravel()))
                 raise AssertionError(f"{what}: {a_name} and {e_name} differ at "
-                                     f"{_at(where, a.shape, i)}: {a.ravel()[i]!r} vs "
+                                     f"{_element(where, a.shape, i)}: {a.ravel()[i]!r} vs "
                                      f"{e.ravel()[i]!r}{suffix}")
             continue
         r = _law_tol(rtol, [a.dtype], "rtol")
@@ -98,15 +98,10 @@ def assert_trees_close(actual: Any, expected: Any, *, rtol: Tolerance = None,
             score = np.where(ok, -1.0, np.nan_to_num(err, nan=np.inf)).ravel()
             i = int(np.argmax(score))
             raise AssertionError(
-                f"{what}: {a_name} and {e_name} differ at {_at(where, a.shape, i)}: "
+                f"{what}: {a_name} and {e_name} differ at {_element(where, a.shape, i)}: "
                 f"{a_name} {aw.ravel()[i]:.6g}, {e_name} {ew.ravel()[i]:.6g}, abs error "
                 f"{err.ravel()[i]:.2e} > atol {t:.1e} + rtol {r:.1e} * |{e_name}| "
                 f"({int((~ok).sum())} of {a.size} elements differ){suffix}")
-
-
-def _at(path: str, shape: tuple[int, ...], i: int) -> str:
-    idx = np.unravel_index(i, shape) if shape else ()
-    return (path + ("[" + ", ".join(str(int(j)) for j in idx) + "]" if idx else "")) or "()"
 
 
 def _random_like(x: Any, rng: np.random.Generator) -> np.ndarray:
