@@ -313,9 +313,7 @@ def test_dot_product_attention():
 
 # --- initializers -------------------------------------------------------------------------------
 
-random = pytest.importorskip(
-    "functrans.random", reason="functrans.nn.initializers draws from functrans.random, which "
-                               "is not available yet")
+from functrans import random  # noqa: E402
 init = nn.initializers
 
 

@@ -337,37 +337,16 @@ def test_check_transpose(monkeypatch):
         check_transpose(lambda v: v * 2.0, (x,))
 
 
-_NO_JIT = "functrans.jit does not exist yet (issue in progress)"
-_NO_VMAP = "functrans.vmap does not exist yet (issue in progress)"
-
-
-@pytest.mark.skipif(hasattr(ft, "jit"), reason="functrans.jit exists")
-def test_jit_law_raises_while_jit_is_missing():
-    with pytest.raises(NotImplementedError, match="functrans.jit does not exist yet"):
-        check_jit_equals_eager(fnp.sin, (np.ones(3),))
-
-
-@pytest.mark.skipif(hasattr(ft, "vmap"), reason="functrans.vmap exists")
-def test_vmap_laws_raise_while_vmap_is_missing():
-    with pytest.raises(NotImplementedError, match="functrans.vmap does not exist yet"):
-        check_vmap_matches_loop(fnp.sin, (np.ones((2, 3)),))
-    with pytest.raises(NotImplementedError, match="functrans.vmap does not exist yet"):
-        check_vmap_grad_matches_loop(lambda x: fnp.sin(x), (np.ones(2),))
-
-
-@pytest.mark.skipif(not hasattr(ft, "jit"), reason=_NO_JIT)
 def test_jit_equals_eager():
     check_jit_equals_eager(lambda x, y: {"a": fnp.sin(x) * y}, (_inputs(np.float32), 2.0))
 
 
-@pytest.mark.skipif(not hasattr(ft, "vmap"), reason=_NO_VMAP)
 def test_vmap_matches_loop():
     x = _inputs(np.float32, 6).reshape(2, 3)
     check_vmap_matches_loop(lambda a, b: fnp.sin(a) * b, (x, x[0]), in_axes=(0, None))
     check_vmap_matches_loop(lambda a: {"y": fnp.exp(a)}, (x,), in_axes=1, out_axes=0)
 
 
-@pytest.mark.skipif(not hasattr(ft, "vmap"), reason=_NO_VMAP)
 def test_vmap_grad_matches_loop():
     check_vmap_grad_matches_loop(lambda w, x: fnp.sum(fnp.tanh(w * x)),
                                  (_inputs(np.float32, 3), _inputs(np.float32, 6).reshape(2, 3)),

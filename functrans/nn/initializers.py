@@ -192,13 +192,6 @@ xavier_uniform, xavier_normal = glorot_uniform, glorot_normal
 kaiming_uniform, kaiming_normal = he_uniform, he_normal
 
 
-def _qr(name: str) -> Callable:
-    try:
-        from functrans.numpy import linalg
-        return linalg.qr
-    except (ImportError, AttributeError):
-        raise NotImplementedError(_err(name, "needs functrans.numpy.linalg.qr, which is not "
-                                             "available")) from None
 
 
 def orthogonal(scale: Any = 1.0, column_axis: int = -1, dtype: Any = None) -> Initializer:
@@ -215,7 +208,7 @@ def orthogonal(scale: Any = 1.0, column_axis: int = -1, dtype: Any = None) -> In
         n_rows = math.prod(shape) // n_cols if n_cols else 0
         matrix_shape = (n_cols, n_rows) if n_rows < n_cols else (n_rows, n_cols)
         a = random.normal(key, matrix_shape, d)
-        q, r = _qr("orthogonal")(a)
+        q, r = fnp.linalg.qr(a)
         q = fnp.multiply(q, fnp.sign(fnp.diagonal(r))[None, :])
         if n_rows < n_cols:
             q = fnp.transpose(q)

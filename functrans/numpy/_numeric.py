@@ -623,13 +623,9 @@ def polydiv(u: Any, v: Any, *, trim_leading_zeros: bool = False) -> tuple[Any, A
     return quot, r
 
 
-def _linalg(name: str, what: str) -> Any:
-    try:
-        from functrans.numpy import linalg
-        return getattr(linalg, what)
-    except (ImportError, AttributeError):
-        raise NotImplementedError(_err(name, f"needs functrans.numpy.linalg.{what}, which is "
-                                             f"not available")) from None
+def _linalg(what: str) -> Any:
+    from functrans.numpy import linalg  # (imports this module's package)
+    return getattr(linalg, what)
 
 
 def polyfit(x: Any, y: Any, deg: int, rcond: float | None = None, full: bool = False,
@@ -666,7 +662,7 @@ def polyfit(x: Any, y: Any, deg: int, rcond: float | None = None, full: bool = F
     scale = _ufuncs.sqrt(_reductions.sum(_ufuncs.multiply(lhs, _ufuncs.conjugate(lhs)), axis=0))
     scale = lax.real(scale) if typeof(scale)[0].kind == "c" else scale
     lhs = _ufuncs.true_divide(lhs, scale)
-    c, resids, rank, s = _linalg("polyfit", "lstsq")(lhs, rhs, rcond=rcond)
+    c, resids, rank, s = _linalg("lstsq")(lhs, rhs, rcond=rcond)
     c = _ufuncs.true_divide(c, scale if len(shape_of(c)) == 1 else scale[:, None])
     if full:
         return c, resids, rank, s, rcond
@@ -674,7 +670,7 @@ def polyfit(x: Any, y: Any, deg: int, rcond: float | None = None, full: bool = F
         if n <= order and cov != "unscaled":
             raise ValueError(_err("polyfit", "the number of data points must exceed order to "
                                              "scale the covariance matrix"))
-        inv = _linalg("polyfit", "inv")
+        inv = _linalg("inv")
         base = inv(_contraction.dot(_ufuncs.conjugate(_shape.transpose(lhs)), lhs))
         base = _ufuncs.true_divide(base, _ufuncs.multiply(scale[:, None], scale[None, :]))
         fac = 1.0 if cov == "unscaled" else _ufuncs.true_divide(resids, n - order)

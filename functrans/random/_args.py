@@ -6,7 +6,6 @@ package's ``_threefry``.
 
 from __future__ import annotations
 
-import importlib
 import operator
 from collections.abc import Sequence
 from typing import Any
@@ -113,13 +112,6 @@ def split_list(key: Any, n: int) -> list[Any]:
 
 
 def linalg_fn(name: str, fn: str) -> Any:
-    """``functrans.numpy.linalg.<fn>``, or a NotImplementedError naming the sampler."""
-    try:
-        linalg = importlib.import_module("functrans.numpy.linalg")
-    except ImportError:
-        linalg = None
-    f = getattr(linalg, fn, None)
-    if f is None:
-        raise NotImplementedError(f"functrans.random.{name} needs functrans.numpy.linalg.{fn}, "
-                                  f"which functrans does not have yet")
-    return f
+    """``functrans.numpy.linalg.<fn>`` (imported on use: linalg imports the numpy package)."""
+    from functrans.numpy import linalg
+    return getattr(linalg, fn)
