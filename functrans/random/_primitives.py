@@ -25,7 +25,7 @@ from functrans.primitives import rules, special
 from functrans.primitives.ad_rules import jvp_partials, jvp_zero
 from functrans.primitives.batch_rules import AxisData, batch_elementwise, bdim_at_front
 from functrans.primitives.registry import Example, define_primitive
-from functrans.random._threefry import U32, np_bits_scalar, np_bits_shape, np_split
+from functrans.random._threefry import U32, np_bits_shape, np_split
 
 __all__ = ["random_gamma", "random_gamma_grad", "random_gamma_grad_p", "random_gamma_p",
            "random_poisson", "random_poisson_p"]
@@ -86,7 +86,7 @@ def _np_uniform(keys: np.ndarray, dtype: np.dtype, shape: tuple[int, ...] = (),
     """``uniform(keys[m], shape, dtype, lo, hi)`` for each m (shape (M, *shape))."""
     info = np.finfo(dtype)
     udt = np.dtype(f"u{dtype.itemsize}")
-    bits = np_bits_scalar(keys, info.bits) if not shape else np_bits_shape(keys, info.bits, shape)
+    bits = np_bits_shape(keys, info.bits, shape)
     one = np.array(1.0, dtype)
     floats = ((bits >> udt.type(info.bits - info.nmant)) | one.view(udt)).view(dtype) - one
     lo, hi = np.asarray(lo, dtype), np.asarray(hi, dtype)

@@ -217,11 +217,7 @@ def random_bits(key: Any, bit_width: int, shape: tuple[int, ...]) -> Any:
     b1, b2 = hash_shape(key, shape, "bits")
     dtype = UINT_DTYPES[bit_width]
     if not traced(b1, b2):
-        if bit_width == 64:
-            out = (b1.astype(dtype) << np.uint64(32)) | b2.astype(dtype)
-        else:
-            out = (b1 ^ b2).astype(dtype)
-        return wrap(np.broadcast_to(out, shape))
+        return wrap(np.broadcast_to(_np_combine(b1, b2, bit_width), shape))
     if bit_width == 64:
         hi = lax.shift_left(lax.convert_element_type(b1, dtype), np.asarray(32, dtype))
         out = lax.bitwise_or(hi, lax.convert_element_type(b2, dtype))
@@ -274,9 +270,8 @@ def np_split(keys: np.ndarray, num: int) -> np.ndarray:
     return np.stack([a, b], axis=-1)
 
 
-def np_bits_scalar(keys: np.ndarray, bit_width: int) -> np.ndarray:
-    """``random_bits(keys[m], bit_width, ())`` for each m of keys (M, 2)."""
-    a, b = np_hash(keys[:, 0], keys[:, 1], None, 0)
+def _np_combine(a: np.ndarray, b: np.ndarray, bit_width: int) -> np.ndarray:
+    """The two hash words as ``bit_width``-bit integers (see ``random_bits``)."""
     dtype = UINT_DTYPES[bit_width]
     if bit_width == 64:
         return (a.astype(dtype) << np.uint64(32)) | b.astype(dtype)
@@ -287,9 +282,4 @@ def np_bits_shape(keys: np.ndarray, bit_width: int, shape: tuple[int, ...]) -> n
     """``random_bits(keys[m], bit_width, shape)`` for each m: shape (M, *shape)."""
     counts = _np_counts(shape).reshape(1, -1)
     a, b = np_hash(keys[:, :1], keys[:, 1:], None, counts)
-    dtype = UINT_DTYPES[bit_width]
-    if bit_width == 64:
-        out = (a.astype(dtype) << np.uint64(32)) | b.astype(dtype)
-    else:
-        out = (a ^ b).astype(dtype)
-    return out.reshape((keys.shape[0], *shape))
+    return _np_combine(a, b, bit_width).reshape((keys.shape[0], *shape))
