@@ -9,6 +9,7 @@ Imports only numpy.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -34,3 +35,17 @@ except (ImportError, AttributeError):  # pragma: no cover - older NumPy
 
     def restore(token: Any) -> None:
         token.__exit__(None, None, None)
+
+
+def quietly(fn: Callable) -> Callable:
+    """``fn`` run without floating-point warnings (log(0) is -inf, not a warning)."""
+
+    def run(*args: Any, **params: Any) -> Any:
+        token = quiet()
+        try:
+            return fn(*args, **params)
+        finally:
+            restore(token)
+
+    run.__name__ = getattr(fn, "__name__", "impl")
+    return run

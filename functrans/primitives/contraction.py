@@ -20,6 +20,7 @@ import numpy as np
 
 from functrans import core
 from functrans import dtypes as dt
+from functrans.fpstate import quietly
 from functrans.core import ShapedArray
 from functrans.errors import DtypeError, ShapeError
 from functrans.primitives import rules
@@ -117,6 +118,7 @@ def _contract(lhs: np.ndarray, rhs: np.ndarray, dimension_numbers: DimensionNumb
     return out
 
 
+@quietly
 def _dot_general_impl(lhs: np.ndarray, rhs: np.ndarray, *, dimension_numbers: DimensionNumbers,
                       precision: tuple[Precision, Precision] | None = None,
                       preferred_element_type: np.dtype | None = None) -> np.ndarray:
@@ -125,15 +127,14 @@ def _dot_general_impl(lhs: np.ndarray, rhs: np.ndarray, *, dimension_numbers: Di
     if compute != lhs.dtype:
         lhs = lhs.astype(compute)
         rhs = rhs.astype(compute)
-    with np.errstate(all="ignore"):
-        (lc, rc), (lb, _) = dimension_numbers
-        if lhs.ndim == 2 and rhs.ndim == 2 and len(lc) == 1 and not lb:
-            # Matrix products with either operand transposed (the MLP's forward and backward
-            # passes): one BLAS call on transposed views, which BLAS reads in place.
-            out = np.matmul(lhs if lc[0] == 1 else lhs.T, rhs if rc[0] == 0 else rhs.T)
-        else:
-            out = _contract(lhs, rhs, dimension_numbers)
-        return out if out.dtype == out_dtype else out.astype(out_dtype)
+    (lc, rc), (lb, _) = dimension_numbers
+    if lhs.ndim == 2 and rhs.ndim == 2 and len(lc) == 1 and not lb:
+        # Matrix products with either operand transposed (the MLP's forward and backward
+        # passes): one BLAS call on transposed views, which BLAS reads in place.
+        out = np.matmul(lhs if lc[0] == 1 else lhs.T, rhs if rc[0] == 0 else rhs.T)
+    else:
+        out = _contract(lhs, rhs, dimension_numbers)
+    return out if out.dtype == out_dtype else out.astype(out_dtype)
 
 
 def _check_dimension_numbers(dimension_numbers: Any) -> DimensionNumbers:

@@ -17,6 +17,7 @@ import numpy as np
 
 from functrans import core
 from functrans import dtypes as dt
+from functrans.fpstate import quietly
 from functrans.core import ShapedArray
 from functrans.errors import ShapeError
 from functrans.primitives import rules
@@ -38,15 +39,14 @@ __all__ = [
 
 
 def _accumulate(ufunc: np.ufunc) -> Callable:
+    @quietly
     def impl(x: np.ndarray, *, axis: int, reverse: bool) -> np.ndarray:
         out = np.empty_like(x)
-        with np.errstate(all="ignore"):
-            if reverse:
-                # Accumulate the flipped operand into a flipped view of `out`: no extra copy.
-                ufunc.accumulate(np.flip(x, axis), axis=axis, dtype=x.dtype,
-                                 out=np.flip(out, axis))
-            else:
-                ufunc.accumulate(x, axis=axis, dtype=x.dtype, out=out)
+        if reverse:
+            # Accumulate the flipped operand into a flipped view of `out`: no extra copy.
+            ufunc.accumulate(np.flip(x, axis), axis=axis, dtype=x.dtype, out=np.flip(out, axis))
+        else:
+            ufunc.accumulate(x, axis=axis, dtype=x.dtype, out=out)
         return out
 
     impl.__name__ = f"_{ufunc.__name__}_accumulate"

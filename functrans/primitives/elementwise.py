@@ -18,7 +18,7 @@ from functrans import core
 from functrans import dtypes as dt
 from functrans.core import ShapedArray
 from functrans.errors import DtypeError, ShapeError
-from functrans.fpstate import quiet, restore
+from functrans.fpstate import quietly
 from functrans.primitives import rules, special
 from functrans.primitives.ad_rules import (
     MaskedCotangent, Zero, broadcast_to_aval, check_linear_in_one, handles_masks, is_undefined,
@@ -33,18 +33,7 @@ ALL, BOOL, INEXACT, FLOATING, COMPLEX = dt.ALL, dt.BOOL, dt.INEXACT, dt.FLOATING
 NUMERIC, INTEGER, REAL = dt.NUMERIC, dt.INTEGER, dt.REAL
 
 
-def _quiet(fn: Callable) -> Callable:
-    """Run a NumPy impl without floating-point warnings (log(0) is -inf, not a warning)."""
-
-    def impl(*args: Any, **params: Any) -> Any:
-        token = quiet()
-        try:
-            return fn(*args, **params)
-        finally:
-            restore(token)
-
-    impl.__name__ = getattr(fn, "__name__", "impl")
-    return impl
+_quiet = quietly
 
 
 def _named(fn: Callable, name: str, doc: str) -> Callable:

@@ -703,7 +703,7 @@ def _index(values: Any, dtype: Any = np.int32) -> np.ndarray:
 
 def _gather_sample(dtype: np.dtype) -> list[Example]:
     def x(shape: tuple[int, ...], seed: int = 1) -> np.ndarray:
-        return np.asarray(rules.sample_array(shape, dtype, seed=seed))
+        return rules.sample_array(shape, dtype, seed=seed)
 
     take0 = GatherDimensionNumbers((1,), (0,), (0,))
     point = GatherDimensionNumbers((), (0, 1), (0, 1))
@@ -939,10 +939,10 @@ def _scatter_params(dnums: ScatterDimensionNumbers, mode: GatherScatterMode = FI
 
 def _scatter_sample(dtype: np.dtype) -> list[Example]:
     def x(shape: tuple[int, ...], seed: int = 1) -> np.ndarray:
-        return np.asarray(rules.sample_array(shape, dtype, seed=seed))
+        return rules.sample_array(shape, dtype, seed=seed)
 
     def u(shape: tuple[int, ...]) -> np.ndarray:
-        return np.asarray(rules.sample_array(shape, dtype, domain="nonzero", seed=2))
+        return rules.sample_array(shape, dtype, domain="nonzero", seed=2)
 
     point1 = ScatterDimensionNumbers((), (0,), (0,))
     rows = ScatterDimensionNumbers((1,), (0,), (0,))

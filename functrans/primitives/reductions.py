@@ -20,6 +20,7 @@ import numpy as np
 
 from functrans import core
 from functrans import dtypes as dt
+from functrans.fpstate import quietly
 from functrans.core import ShapedArray
 from functrans.errors import DtypeError, ShapeError
 from functrans.primitives import rules
@@ -66,11 +67,10 @@ def _quiet(fn: Callable) -> Callable:
     as it does in XLA) and always hand back an ndarray (NumPy reduces 0-d results to scalars)."""
 
     def impl(*args: Any, **params: Any) -> np.ndarray:
-        with np.errstate(all="ignore"):
-            return np.asarray(fn(*args, **params))
+        return np.asarray(fn(*args, **params))
 
     impl.__name__ = fn.__name__
-    return impl
+    return quietly(impl)
 
 
 # --- reduce_sum, reduce_prod, reduce_max, reduce_min, reduce_and, reduce_or, reduce_xor ----------

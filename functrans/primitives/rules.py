@@ -170,11 +170,11 @@ def sample_array(shape: tuple[int, ...], dtype: np.dtype, domain: str = "real",
             v = v * rng.choice([-1.0, 1.0], size=shape)
         return v
 
-    if dtype.kind == "c":
+    if dtype.kind == "c":  # (0-d arithmetic gives NumPy scalars: impls get ndarrays)
         if domain in ("positive", "ge1", "nonzero"):
-            return (draw() + 0.25j * rng.uniform(-1, 1, size=shape)).astype(dtype)
-        return (draw() + 1j * draw()).astype(dtype)
-    return draw().astype(dtype)
+            return np.asarray(draw() + 0.25j * rng.uniform(-1, 1, size=shape), dtype)
+        return np.asarray(draw() + 1j * draw(), dtype)
+    return np.asarray(draw(), dtype)
 
 
 def elementwise_sample(n_args: int, domain: str | Sequence[str] = "real",

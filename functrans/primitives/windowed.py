@@ -34,6 +34,7 @@ from functrans.primitives.convolution import (
 from functrans.primitives.elementwise import (
     add, convert_element_type, div, ge_p, le_p, max_, min_, mul,
 )
+from functrans.primitives.reductions import _max_identity, _min_identity
 from functrans.primitives.registry import Example, Primitive, define_primitive
 from functrans.primitives.slicing import pad
 from functrans.primitives.structural import broadcast_in_dim
@@ -100,18 +101,6 @@ def _windows(x: np.ndarray, fill: Any, params: dict) -> np.ndarray:
 
 def _window_axes(ndim: int) -> Ints:
     return tuple(range(ndim, 2 * ndim))
-
-
-def _max_identity(dtype: np.dtype) -> Any:
-    if dtype.kind == "f":
-        return -np.inf
-    return False if dtype.kind == "b" else np.iinfo(dtype).min
-
-
-def _min_identity(dtype: np.dtype) -> Any:
-    if dtype.kind == "f":
-        return np.inf
-    return True if dtype.kind == "b" else np.iinfo(dtype).max
 
 
 def _window_sample(dtype: np.dtype, extremum: bool) -> list[Example]:
