@@ -156,12 +156,12 @@ def unbroadcast(ct: Any, aval: ShapedArray) -> Any:
     return lax.reduce_sum(ct, tuple(range(len(ct_shape))))
 
 
-def convert_like(t: Any, aval: ShapedArray) -> Any:
-    """Cast a tangent to ``aval``'s dtype if needed (e.g. after mixing weak literals)."""
-    if type(t) is Zero or aval_of(t).dtype == aval.dtype:
-        return t
+def cast_to(x: Any, dtype: np.dtype) -> Any:
+    """``x`` converted to ``dtype`` (nothing happens when it already has it)."""
+    if aval_of(x).dtype == dtype:
+        return x
     from functrans import lax
-    return lax.convert_element_type(t, aval.dtype)
+    return lax.convert_element_type(x, dtype)
 
 
 # --- jvp rule builders ----------------------------------------------------------------------------

@@ -25,10 +25,9 @@ from functrans.core import ShapedArray
 from functrans.errors import DtypeError, ShapeError
 from functrans.primitives import rules
 from functrans.primitives.ad_rules import (
-    Zero, check_linear_in_one, is_undefined, jvp_partials, tangent_aval,
+    Zero, cast_to, check_linear_in_one, is_undefined, jvp_partials, tangent_aval,
 )
 from functrans.primitives.batch_rules import AxisData, shift_axis
-from functrans.primitives.elementwise import convert_element_type
 from functrans.primitives.reductions import normalize_axis
 from functrans.primitives.registry import Example, define_primitive
 from functrans.primitives.structural import transpose_p
@@ -164,19 +163,20 @@ def _preferred_kinds(dtype: np.dtype) -> tuple[str, str]:
     return "c", "a complex dtype"
 
 
-def _check_preferred(dtype: np.dtype, preferred: Any) -> np.dtype:
+def _check_preferred(dtype: np.dtype, preferred: Any,
+                     name: str = "functrans.lax.dot_general") -> np.dtype:
     if preferred is None:
         return dtype
     if not isinstance(preferred, np.dtype) or preferred not in dt.ALL:
-        raise TypeError(f"functrans.lax.dot_general: preferred_element_type must be None or a "
-                        f"dtype, got {preferred!r}")
+        raise TypeError(f"{name}: preferred_element_type must be None or a dtype, got "
+                        f"{preferred!r}")
     kinds, allowed = _preferred_kinds(dtype)
     ok = preferred.kind in kinds
     if ok and dtype.kind in "iu" and preferred.kind in "iu":
         ok = np.can_cast(dtype, preferred, "safe")
     if not ok:
-        raise DtypeError(f"functrans.lax.dot_general: preferred_element_type {preferred} does "
-                         f"not suit {dtype} operands; use {allowed}")
+        raise DtypeError(f"{name}: preferred_element_type {preferred} does not suit {dtype} "
+                         f"operands; use {allowed}")
     return preferred
 
 
@@ -287,10 +287,6 @@ def _free(ndim: int, *used: Sequence[int]) -> list[int]:
     return [d for d in range(ndim) if d not in taken]
 
 
-def _cast(x: Any, dtype: np.dtype) -> Any:
-    return x if core.get_aval(x).dtype == dtype else convert_element_type(x, dtype)
-
-
 def _transpose_lhs(ct: Any, x_aval: ShapedArray, y: Any, dimension_numbers: DimensionNumbers,
                    precision: Any, swap_ans: bool = False) -> Any:
     """JAX's _dot_general_transpose_lhs: contract the cotangent with ``y`` over y's free
@@ -314,7 +310,7 @@ def _transpose_lhs(ct: Any, x_aval: ShapedArray, y: Any, dimension_numbers: Dime
     # ct has the output's dtype (preferred_element_type); y has the operands'. Contract in the
     # wider of the two, as XLA would with mixed operands, and hand back x's dtype.
     compute = np.promote_types(core.get_aval(ct).dtype, y_aval.dtype)
-    ct, y = _cast(ct, compute), _cast(y, compute)
+    ct, y = cast_to(ct, compute), cast_to(y, compute)
     unsorted_axes = list(x_batch) + x_kept + x_contract_by_y
     y_first_axes = list(x_batch) + x_contract_by_y + x_kept
     if unsorted_axes != sorted(unsorted_axes) and y_first_axes == sorted(y_first_axes):
@@ -322,13 +318,13 @@ def _transpose_lhs(ct: Any, x_aval: ShapedArray, y: Any, dimension_numbers: Dime
                                                            (dims[1][1], dims[1][0])),
                                  precision=None if precision is None else precision[::-1],
                                  preferred_element_type=None)
-        return _cast(out, x_aval.dtype)
+        return cast_to(out, x_aval.dtype)
     out = dot_general_p.bind(ct, y, dimension_numbers=dims, precision=precision,
                              preferred_element_type=None)
     perm = tuple(np.argsort(unsorted_axes).tolist())
     if perm != tuple(range(len(perm))):
         out = transpose_p.bind(out, permutation=perm)
-    return _cast(out, x_aval.dtype)
+    return cast_to(out, x_aval.dtype)
 
 
 def _dot_general_transpose(ct: Any, lhs: Any, rhs: Any, *,

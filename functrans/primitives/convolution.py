@@ -26,14 +26,15 @@ from numpy.lib.stride_tricks import sliding_window_view
 from functrans import core
 from functrans import dtypes as dt
 from functrans.core import ShapedArray
-from functrans.errors import DtypeError, ShapeError
+from functrans.errors import ShapeError
 from functrans.primitives import rules
 from functrans.primitives.ad_rules import (
-    Zero, check_linear_in_one, is_undefined, jvp_partials, tangent_aval,
+    Zero, cast_to, check_linear_in_one, is_undefined, jvp_partials, tangent_aval,
 )
 from functrans.primitives.batch_rules import AxisData
-from functrans.primitives.contraction import Precision, canonicalize_precision
-from functrans.primitives.elementwise import convert_element_type
+from functrans.primitives.contraction import (
+    Precision, _check_preferred, _compute_dtype, canonicalize_precision,
+)
 from functrans.primitives.registry import Example, define_primitive
 from functrans.primitives.slicing import pad_p
 from functrans.primitives.structural import broadcast_in_dim, reshape, rev, transpose
@@ -213,14 +214,6 @@ def conv_shape_tuple(lhs_shape: Sequence[int], rhs_shape: Sequence[int],
 # --- impl ---------------------------------------------------------------------------------------
 
 
-def _compute_dtype(operand: np.dtype, out: np.dtype) -> np.dtype:
-    """Multiply and accumulate in the preferred dtype when it is wider or of another kind (as
-    dot_general does), else in the operands' own and round once at the end."""
-    if out == operand or out.kind != operand.kind:
-        return out
-    return out if out.itemsize >= operand.itemsize else operand
-
-
 def _conv_impl(lhs: np.ndarray, rhs: np.ndarray, *, window_strides: tuple[int, ...],
                padding: tuple[tuple[int, int], ...], lhs_dilation: tuple[int, ...],
                rhs_dilation: tuple[int, ...], dimension_numbers: ConvDimensionNumbers,
@@ -295,22 +288,6 @@ def _check_padding(padding: Any, n: int) -> tuple[tuple[int, int], ...]:
     return padding
 
 
-def _check_preferred(dtype: np.dtype, preferred: Any) -> np.dtype:
-    if preferred is None:
-        return dtype
-    if not isinstance(preferred, np.dtype) or preferred not in dt.ALL:
-        raise TypeError(f"{_NAME}: preferred_element_type must be None or a dtype, got "
-                        f"{preferred!r}")
-    ok = preferred.kind == dtype.kind or (dtype.kind in "iu" and preferred.kind in "iuf")
-    if ok and dtype.kind in "iu" and preferred.kind in "iu":
-        ok = np.can_cast(dtype, preferred, "safe")
-    if not ok:
-        raise DtypeError(f"{_NAME}: preferred_element_type {preferred} does not suit {dtype} "
-                         f"operands; use a dtype of the same kind that holds every {dtype} "
-                         f"value (integers may also accumulate in a floating dtype)")
-    return preferred
-
-
 def _conv_rule(lhs: ShapedArray, rhs: ShapedArray, *, window_strides: tuple[int, ...],
                padding: tuple[tuple[int, int], ...], lhs_dilation: tuple[int, ...],
                rhs_dilation: tuple[int, ...], dimension_numbers: ConvDimensionNumbers,
@@ -380,7 +357,7 @@ def _conv_rule(lhs: ShapedArray, rhs: ShapedArray, *, window_strides: tuple[int,
             and all(isinstance(p, Precision) for p in precision)):
         raise TypeError(f"{_NAME}: precision must be None or a pair of lax.Precision values, "
                         f"got {precision!r}")
-    out_dtype = _check_preferred(lhs.dtype, preferred_element_type)
+    out_dtype = _check_preferred(lhs.dtype, preferred_element_type, _NAME)
     canonical = (n // b, o, *out_sp)
     shape = [0] * lhs.ndim
     for pos, size in zip(out_spec, canonical, strict=True):
@@ -510,10 +487,6 @@ def _conv_general_vjp_rhs_padding(in_shape: Sequence[int], window_dimensions: Se
     return tuple(pads)
 
 
-def _cast(x: Any, dtype: np.dtype) -> Any:
-    return x if core.get_aval(x).dtype == dtype else convert_element_type(x, dtype)
-
-
 def _transpose_lhs(g: Any, lhs_aval: ShapedArray, rhs: Any, *,
                    window_strides: tuple[int, ...], padding: tuple[tuple[int, int], ...],
                    lhs_dilation: tuple[int, ...], rhs_dilation: tuple[int, ...],
@@ -541,14 +514,14 @@ def _transpose_lhs(g: Any, lhs_aval: ShapedArray, rhs: Any, *,
     flipped = rev(rhs, _sdims(rhs_spec)) if _sdims(rhs_spec) else rhs
     compute = np.promote_types(core.get_aval(g).dtype, core.get_aval(rhs).dtype)
     out = conv_general_dilated_p.bind(
-        _cast(g, compute), _cast(flipped, compute), window_strides=lhs_dilation, padding=pads,
+        cast_to(g, compute), cast_to(flipped, compute), window_strides=lhs_dilation, padding=pads,
         lhs_dilation=window_strides, rhs_dilation=rhs_dilation, dimension_numbers=trans_dnums,
         feature_group_count=feature_group_count, batch_group_count=1, precision=precision,
         preferred_element_type=None)
     if batch_group_count > 1:
         out = _reshape_axis_out_of(lhs_spec[1], batch_group_count, out)
         out = _reshape_axis_into(lhs_spec[1], lhs_spec[0], out)
-    return _cast(out, lhs_aval.dtype)
+    return cast_to(out, lhs_aval.dtype)
 
 
 def _transpose_rhs(g: Any, lhs: Any, rhs_aval: ShapedArray, *,
@@ -578,11 +551,11 @@ def _transpose_rhs(g: Any, lhs: Any, rhs_aval: ShapedArray, *,
         rhs_dilation)
     compute = np.promote_types(g_aval.dtype, core.get_aval(lhs).dtype)
     out = conv_general_dilated_p.bind(
-        _cast(lhs, compute), _cast(g, compute), window_strides=rhs_dilation, padding=pads,
+        cast_to(lhs, compute), cast_to(g, compute), window_strides=rhs_dilation, padding=pads,
         lhs_dilation=lhs_dilation, rhs_dilation=window_strides, dimension_numbers=trans_dnums,
         feature_group_count=feature_group_count, batch_group_count=batch_group_count,
         precision=precision, preferred_element_type=None)
-    return _cast(out, rhs_aval.dtype)
+    return cast_to(out, rhs_aval.dtype)
 
 
 def _conv_transpose_rule(ct: Any, lhs: Any, rhs: Any, *, preferred_element_type: Any = None,

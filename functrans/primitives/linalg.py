@@ -24,7 +24,7 @@ from functrans.core import ShapedArray
 from functrans.errors import DtypeError, ShapeError
 from functrans.primitives import rules
 from functrans.primitives.ad_rules import (
-    Zero, is_undefined, jvp_partials, jvp_zero, tangent_aval, transpose_linear,
+    Zero, cast_to, is_undefined, jvp_partials, jvp_zero, tangent_aval, transpose_linear,
 )
 from functrans.primitives.batch_rules import AxisData, broadcast_batched, moveaxis, shape_of
 from functrans.primitives.contraction import dot_general
@@ -231,10 +231,6 @@ def _diag_embed(v: Any) -> Any:
                     _along(v, full, -2))
 
 
-def _to(x: Any, dtype: np.dtype) -> Any:
-    return x if _aval(x).dtype == dtype else convert_element_type(x, dtype)
-
-
 def _cols(x: Any, lo: int, hi: int) -> Any:
     shape = _aval(x).shape
     return slice_(x, (0,) * (len(shape) - 1) + (lo,), shape[:-1] + (hi,))
@@ -260,7 +256,7 @@ def _hermitian_from_triangle(t: Any, lower: bool) -> Any:
     n = _aval(t).shape[-1]
     diag = _where_mask(np.eye(n, dtype=bool), t)
     if _is_complex(t):
-        diag = _to(real(diag), _aval(t).dtype)
+        diag = cast_to(real(diag), _aval(t).dtype)
     return add(add(part, _H(part)), diag)
 
 
@@ -292,13 +288,13 @@ def _gauge_correction(v: Any, dv: Any) -> tuple[Any, Any]:
     pivot = real(reduce_sum(select_n(onehot, _zeros(v), v), (nd - 2,)))
     theta = div(imag(pick), pivot)
     i_v = mul(v, np.asarray(1j, _aval(v).dtype))
-    return theta, sub(dv, mul(i_v, _along(_to(theta, _aval(v).dtype), shape, -1)))
+    return theta, sub(dv, mul(i_v, _along(cast_to(theta, _aval(v).dtype), shape, -1)))
 
 
 def _rotate(u: Any, du: Any, theta: Any) -> Any:
     """``du - i theta u``: the same phase motion applied to the partner vectors."""
     i_u = mul(u, np.asarray(1j, _aval(u).dtype))
-    return sub(du, mul(i_u, _along(_to(theta, _aval(u).dtype), _aval(u).shape, -1)))
+    return sub(du, mul(i_u, _along(cast_to(theta, _aval(u).dtype), _aval(u).shape, -1)))
 
 
 # --- batching -----------------------------------------------------------------------------------
@@ -857,7 +853,7 @@ def _qr_jvp_square_r(q: Any, r: Any, dx: Any) -> tuple[Any, Any]:
     do = sub(low, _H(low))
     if _is_complex(c):
         n = _aval(c).shape[-1]
-        do = add(do, _where_mask(np.eye(n, dtype=bool), sub(c, _to(real(c), _aval(c).dtype))))
+        do = add(do, _where_mask(np.eye(n, dtype=bool), sub(c, cast_to(real(c), _aval(c).dtype))))
     dq = add(_mm(q, sub(do, c)), dx_rinv)
     dr = _mm(sub(c, do), r)
     return dq, dr
@@ -980,7 +976,7 @@ def _eigh_jvp(primals: list, tangents: list, *, lower: bool, sort_eigenvalues: b
     m = _mm(_mm(_H(v), dm), v)
     shape = _aval(m).shape
     eye = _const(np.eye(n), m)
-    gaps = sub(_along(_to(w, dtype), shape, -1), _along(_to(w, dtype), shape, -2))
+    gaps = sub(_along(cast_to(w, dtype), shape, -1), _along(cast_to(w, dtype), shape, -2))
     f = sub(div(_const(np.ones((n, n)), m), add(gaps, eye)), eye)
     dv = _mm(v, mul(f, m))
     dw = _diag(m)
@@ -1122,15 +1118,15 @@ def _svd_jvp(primals: list, tangents: list, *, full_matrices: bool, compute_uv: 
         return outs, [_last(ds, lo, hi) if subset else ds]
     kk = (k, k)
     batch_kk = shape[:-2] + kk
-    s_c = _to(s, dtype)
+    s_c = cast_to(s, dtype)
     s_j, s_i = _along(s_c, batch_kk, -1), _along(s_c, batch_kk, -2)
     eye = _const(np.eye(k), ds_mat)
     f = sub(div(_const(np.ones(kk), ds_mat), add(mul(add(s_j, s_i), sub(s_j, s_i)), eye)), eye)
     dss, sds = mul(s_j, ds_mat), mul(s_i, ds_mat)
     inner_u = mul(f, add(dss, _H(dss)))
     if _is_complex(a):
-        s_zero = _to(eq(s, np.zeros((), _aval(s).dtype)), _aval(s).dtype)
-        s_inv = _to(sub(div(np.ones((), _aval(s).dtype), add(s, s_zero)), s_zero), dtype)
+        s_zero = cast_to(eq(s, np.zeros((), _aval(s).dtype)), _aval(s).dtype)
+        s_inv = cast_to(sub(div(np.ones((), _aval(s).dtype), add(s, s_zero)), s_zero), dtype)
         half = mul(sub(ds_mat, _H(ds_mat)), np.asarray(0.5, dtype))
         inner_u = add(inner_u, mul(half, _diag_embed(s_inv)))
     du = _mm(u, inner_u)
