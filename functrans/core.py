@@ -35,12 +35,13 @@ _STR_SHORT: dict[tuple, str] = {}  # ShapedArray.str_short, memoized (printing i
 class ShapedArray:
     """The type of an array value: ``shape``, ``dtype`` and ``weak_type``."""
 
-    __slots__ = ("shape", "dtype", "weak_type")
+    __slots__ = ("shape", "dtype", "weak_type", "_hash")
 
     def __init__(self, shape: tuple[int, ...], dtype: np.dtype, weak_type: bool = False):
         self.shape = shape
         self.dtype = dtype
         self.weak_type = weak_type
+        self._hash = None  # avals are hashed on every memoized abstract eval: compute once
 
     @property
     def ndim(self) -> int:
@@ -75,7 +76,10 @@ class ShapedArray:
                 and self.dtype == other.dtype and self.weak_type == other.weak_type)
 
     def __hash__(self) -> int:
-        return hash((self.shape, self.dtype, self.weak_type))
+        h = self._hash
+        if h is None:
+            h = self._hash = hash((self.shape, self.dtype, self.weak_type))
+        return h
 
     def __repr__(self) -> str:
         weak = ", weak_type=True" if self.weak_type else ""
@@ -175,6 +179,15 @@ class Array:
         self._value = value
         self._weak = weak_type
         self._aval = None
+        return self
+
+    @classmethod
+    def _typed(cls, value: np.ndarray, aval: ShapedArray) -> Array:
+        """``_wrap`` for a buffer whose abstract value is already known."""
+        self = object.__new__(cls)
+        self._value = value
+        self._weak = aval.weak_type
+        self._aval = aval
         return self
 
     @property
@@ -548,9 +561,18 @@ def _owned(out: np.ndarray, inputs: list[np.ndarray]) -> np.ndarray:
         while isinstance(base, np.ndarray) and base.base is not None:
             base = base.base
         if not isinstance(base, np.ndarray) or base.flags.writeable:
-            out = out.copy()
+            out = _copy_compact(out)
     out.flags.writeable = False
     return out
+
+
+def _copy_compact(view: np.ndarray) -> np.ndarray:
+    """A private copy of ``view``; a broadcast view (zero strides, e.g. a bias broadcast to a
+    batch) copies only its distinct elements and broadcasts the copy again."""
+    if 0 not in view.strides or view.size == 0:
+        return view.copy()
+    distinct = view[tuple(slice(0, 1) if st == 0 else slice(None) for st in view.strides)]
+    return np.broadcast_to(distinct.copy(), view.shape)
 
 
 _ABSTRACT_CACHE: dict[tuple, Any] = {}
@@ -587,10 +609,13 @@ def eval_primitive(prim: Any, args: Sequence[Any], params: dict) -> Any:
     out = prim.impl(*vals, **params)
     if _debug_nans.get():
         _check_nans(prim, vals, out if prim.multiple_results else [out])
+    # The results carry the (memoized) abstract values: the next operation's abstract eval
+    # then finds them by identity. tests/test_primitive_rules.py checks that every impl
+    # returns exactly the shape and dtype its abstract eval promises.
     if prim.multiple_results:
-        return [Array._wrap(_owned(np.asarray(o), vals), a.weak_type)
+        return [Array._typed(_owned(np.asarray(o), vals), a)
                 for o, a in zip(out, out_aval, strict=True)]
-    return Array._wrap(_owned(np.asarray(out), vals), out_aval.weak_type)
+    return Array._typed(_owned(np.asarray(out), vals), out_aval)
 
 
 _debug_nans = config.debug_nans._var

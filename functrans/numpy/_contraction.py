@@ -24,10 +24,16 @@ def _prepare(name: str, a: Any, b: Any) -> tuple[Any, Any]:
     return a, b
 
 
+_MATRIX_PRODUCT = (((1,), (0,)), ((), ()))
+
+
 def matmul(a: Any, b: Any, /) -> Any:
     """Matrix product with NumPy's broadcasting over leading (batch) dimensions."""
     a, b = _prepare("matmul", a, b)
     sa, sb = shape_of(a), shape_of(b)
+    if len(sa) == 2 and len(sb) == 2 and sa[1] == sb[0]:
+        return lax.dot_general_p.bind(a, b, dimension_numbers=_MATRIX_PRODUCT, precision=None,
+                                      preferred_element_type=None)  # the common case, directly
     if not sa or not sb:
         raise ValueError("functrans.numpy.matmul: operands must be at least 1-dimensional "
                          f"(got shapes {sa} and {sb}); use multiply for scalars")

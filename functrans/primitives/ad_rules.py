@@ -5,7 +5,9 @@ A jvp rule is ``rule(primals, tangents, **params) -> (primal_out, tangent_out)``
 an array or ``Zero(aval)`` (a symbolic zero that costs nothing). A transpose rule is
 ``rule(cts, *args, **params) -> cotangents``: ``args`` holds ``UndefinedPrimal(aval)`` for the
 linear inputs and values for the others; it returns one cotangent (or None) per argument.
-Builders here cover whole families; the rules themselves live beside each primitive.
+The backward pass never calls a single-output primitive's transpose rule with a ``Zero``
+cotangent (nothing flows back from an unused value, so the rule is skipped); multiple-output
+rules get a list in which unused outputs are ``Zero``. Builders here cover whole families; the rules themselves live beside each primitive.
 Imports ``core`` only (lax wrappers are looked up lazily, when a rule runs).
 """
 
@@ -109,6 +111,10 @@ def zeros_like_aval(aval: ShapedArray) -> Any:
     """A materialized zero of ``aval`` (a scalar broadcast: cheap under tracing)."""
     if aval.dtype == dt.float0:
         return np.zeros(aval.shape, dt.float0)
+    if core._trace_var.get() is None:  # eager: a zero buffer, without a trip through bind
+        zeros = np.zeros(aval.shape, aval.dtype)
+        zeros.flags.writeable = False
+        return core.Array._typed(zeros, tangent_aval(aval))
     from functrans import lax
     zero = np.zeros((), aval.dtype)
     return lax.broadcast_in_dim(zero, aval.shape, ()) if aval.shape else zero

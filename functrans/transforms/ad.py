@@ -34,16 +34,20 @@ from functrans.transforms.partial_eval import StagingTrace, StagingTracer
 class JVPTracer(Tracer):
     """A primal value carrying a (never symbolically zero) tangent."""
 
-    __slots__ = ("primal", "tangent")
+    __slots__ = ("primal", "tangent", "_aval")
 
     def __init__(self, trace: JVPTrace, primal: Any, tangent: Any):
         self._trace = trace
         self.primal = primal
         self.tangent = tangent
+        self._aval = None
 
     @property
     def aval(self) -> ShapedArray:
-        return core.get_aval(self.primal)
+        aval = self._aval  # asked for by every operation on the tracer: compute once
+        if aval is None:
+            aval = self._aval = core.get_aval(self.primal)
+        return aval
 
     def to_concrete_value(self) -> Any:
         # Forward and reverse mode keep primal values concrete (outside jit), so Python
@@ -235,7 +239,7 @@ def backward_pass(jaxpr: Jaxpr, consts: Sequence[Any], args: Sequence[Any],
             env[v] = a
     linear_eqns = []
     for eqn in jaxpr.eqns:
-        if any(type(a) is Var and a in linear for a in eqn.invars):
+        if not linear.isdisjoint(eqn.invars):  # (Vars and Literals hash by identity)
             linear_eqns.append(eqn)
             linear.update(eqn.outvars)
         else:
@@ -254,11 +258,17 @@ def backward_pass(jaxpr: Jaxpr, consts: Sequence[Any], args: Sequence[Any],
     for v, ct in zip(jaxpr.outvars, cts_out, strict=True):
         accumulate(v, ct)
     for eqn in reversed(linear_eqns):
-        cts = [ct_env.pop(v, None) for v in eqn.outvars]
-        if all(ct is None for ct in cts):
-            continue
-        cts = [Zero(tangent_aval(v.aval)) if ct is None else ct
-               for v, ct in zip(eqn.outvars, cts, strict=True)]
+        if eqn.prim.multiple_results:
+            cts = [ct_env.pop(v, None) for v in eqn.outvars]
+            if all(ct is None for ct in cts):
+                continue
+            cts = [Zero(tangent_aval(v.aval)) if ct is None else ct
+                   for v, ct in zip(eqn.outvars, cts, strict=True)]
+        else:
+            # A single-output rule never sees a Zero: nothing flows back from an unused value.
+            cts = [ct_env.pop(eqn.outvars[0], None)]
+            if cts[0] is None:
+                continue
         rule = eqn.prim.transpose
         if rule is None:
             raise errors.MissingRuleError(
@@ -267,8 +277,7 @@ def backward_pass(jaxpr: Jaxpr, consts: Sequence[Any], args: Sequence[Any],
                 f"from {eqn.source_info}).")
         if not getattr(rule, "handles_masked_cotangents", False):
             cts = [unmask(ct) for ct in cts]
-        invals = [UndefinedPrimal(a.aval) if type(a) is Var and a in linear else read(a)
-                  for a in eqn.invars]
+        invals = [UndefinedPrimal(a.aval) if a in linear else read(a) for a in eqn.invars]
         token = errors._source_override.set(eqn.source_info)
         try:
             cts_in = rule(cts if eqn.prim.multiple_results else cts[0], *invals, **eqn.params)

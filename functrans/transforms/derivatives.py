@@ -207,6 +207,9 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> Any:
 def _check_grad_inputs(what: str, fun: Callable, args: tuple, argnums: tuple[int, ...],
                        holomorphic: bool, allow_int: bool) -> None:
     for i in argnums:
+        avals = [core.get_aval(leaf) for leaf in tree_util.tree_leaves(args[i])]
+        if all(aval.dtype.kind == ("c" if holomorphic else "f") for aval in avals):
+            continue  # the usual case: no message (and no key paths) to build
         for path, leaf in tree_util.tree_flatten_with_path(args[i])[0]:
             aval = core.get_aval(leaf)
             where = f"argument {i}{tree_util.keystr(path)}"
