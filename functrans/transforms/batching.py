@@ -6,7 +6,7 @@ dimension. Values without one are plain arrays. Rules live on the primitive reco
 (``primitives/batch_rules.py`` has the builders); a primitive without a rule raises, never
 falls back to a Python loop. Named axes (``axis_name``) let collectives (psum, ...) reduce over
 the mapped axis. ``chunk_size`` bounds peak memory by mapping over chunks of the batch.
-Imports core, tree_util, batch_rules.
+Imports core, tree_util, batch_rules (and ad_rules' Zero).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 from functrans import core, errors, tree_util
 from functrans.core import ShapedArray, Tracer
 from functrans.errors import api_boundary
+from functrans.primitives.ad_rules import Zero
 from functrans.primitives.batch_rules import AxisData, broadcast_batched, moveaxis
 
 
@@ -188,17 +189,18 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = No
     def vmapped_flat(flat_args: list, dims: list, size: int, in_tree: Any
                      ) -> tuple[list, Any, list[int | None]]:
         """Flat results, their tree, and the batch axis of each (None: not mapped)."""
-        debug = core.DebugInfo("vmap", fun)
-        trace = BatchTrace(core.current_trace(), debug, AxisData(axis_name, size))
-        ins = [trace.wrap(x, d) for x, d in zip(flat_args, dims, strict=True)]
-        try:
-            with core.set_current_trace(trace):
-                a, k = tree_util.tree_unflatten(in_tree, ins)
-                out = fun(*a, **k)
+        tree: list[Any] = []
+
+        def flat_fun(*ins: Any) -> list[Any]:
+            a, k = tree_util.tree_unflatten(in_tree, ins)
+            out = fun(*a, **k)
             flat_out, out_tree = tree_util.tree_flatten(out)
-            pairs = [trace.unpack(o) for o in flat_out]
-        finally:
-            trace.alive = False
+            tree[:] = [out, out_tree]
+            return flat_out
+
+        pairs = run_batched(flat_fun, AxisData(axis_name, size), flat_args, dims,
+                            core.DebugInfo("vmap", fun))
+        out, out_tree = tree
         flat_out_axes = _flatten_axes("outputs", out_axes, out, "out_axes")
         results, axes = [], []
         for (val, dim), ax, path in zip(pairs, flat_out_axes, tree_util.leaf_paths(out), strict=True):
@@ -278,6 +280,24 @@ def _chunked(run: Callable, flat_args: list, dims: list, size: int, in_tree: Any
 # --- batching sub-programs (for call-like primitives) -------------------------------------------
 
 
+def run_batched(fn: Callable[..., list], axis: AxisData, args: Sequence[Any],
+                dims: Sequence[int | None], debug: core.DebugInfo | None = None
+                ) -> list[tuple[Any, int | None]]:
+    """Call a per-example flat function ``fn(*args) -> list`` on batched ``args`` (batch
+    dimension ``dims[i]`` of each, None: unbatched) under a new ``BatchTrace``; returns
+    (value, batch dim) per output. Symbolic zeros and None pass through untouched, with
+    their per-example avals (custom rules' tangents and cotangents)."""
+    trace = BatchTrace(core.current_trace(), debug or core.DebugInfo("vmap", fn), axis)
+    ins = [a if type(a) is Zero else trace.wrap(a, d) for a, d in zip(args, dims, strict=True)]
+    try:
+        with core.set_current_trace(trace):
+            outs = fn(*ins)
+        return [(o, None) if o is None or type(o) is Zero else trace.unpack(o) for o in outs]
+    finally:
+        trace.alive = False
+
+
+
 def batch_jaxpr(closed: Any, axis: AxisData, in_dims: Sequence[int | None]
                 ) -> tuple[Any, list[int | None]]:
     """A jaxpr computing ``closed`` on batched inputs (batch dims ``in_dims``), and the batch
@@ -286,17 +306,11 @@ def batch_jaxpr(closed: Any, axis: AxisData, in_dims: Sequence[int | None]
     from functrans.transforms.partial_eval import trace_to_jaxpr
 
     out_dims: list[int | None] = []
-    debug = core.DebugInfo("vmap", _SubProgram())
+    debug = core.DebugInfo("vmap", SubProgram())
 
     def fun(*args: Any) -> list[Any]:
-        trace = BatchTrace(core.current_trace(), debug, axis)
-        ins = [trace.wrap(a, d) for a, d in zip(args, in_dims, strict=True)]
-        try:
-            with core.set_current_trace(trace):
-                outs = eval_jaxpr(closed.jaxpr, closed.consts, *ins)
-            pairs = [trace.unpack(o) for o in outs]
-        finally:
-            trace.alive = False
+        pairs = run_batched(lambda *ins: eval_jaxpr(closed.jaxpr, closed.consts, *ins), axis,
+                            args, in_dims, debug)
         out_dims[:] = [d for _, d in pairs]
         return [v for v, _ in pairs]
 
@@ -309,7 +323,9 @@ def batched_aval(aval: ShapedArray, dim: int, size: int) -> ShapedArray:
     return ShapedArray(aval.shape[:dim] + (size,) + aval.shape[dim:], aval.dtype, aval.weak_type)
 
 
-class _SubProgram:
+class SubProgram:
+    """Names a sub-program in error messages (where a user function would be named)."""
+
     __qualname__ = __name__ = "<sub-program>"
 
 
@@ -320,14 +336,7 @@ def batch_function(fun: Callable, axis: AxisData, in_dims: Sequence[int | None],
     outputs moved to ``out_dims`` when given (broadcasting unbatched ones), with their dims."""
 
     def run(*args: Any) -> tuple[list[Any], list[int | None]]:
-        trace = BatchTrace(core.current_trace(), core.DebugInfo("vmap", fun), axis)
-        ins = [trace.wrap(a, d) for a, d in zip(args, in_dims, strict=True)]
-        try:
-            with core.set_current_trace(trace):
-                outs = fun(*ins)
-            pairs = [trace.unpack(o) for o in outs]
-        finally:
-            trace.alive = False
+        pairs = run_batched(fun, axis, args, in_dims)
         if out_dims is None:
             return [v for v, _ in pairs], [d for _, d in pairs]
         moved = []

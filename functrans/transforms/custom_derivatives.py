@@ -25,6 +25,7 @@ from functrans.ir import ClosedJaxpr, eval_jaxpr, hoist_consts
 from functrans.primitives.ad_rules import Zero, instantiate, tangent_aval
 from functrans.primitives.registry import Example, define_primitive, set_rule
 from functrans.primitives.rules import ELEMENTWISE_SHAPES, sample_array
+from functrans.transforms.batching import run_batched
 from functrans.transforms.partial_eval import trace_to_jaxpr
 
 SymbolicZero = Zero  # what rules see for zero tangents/cotangents with symbolic_zeros=True
@@ -467,21 +468,6 @@ def _unbatched_aval(aval: ShapedArray, dim: int | None) -> ShapedArray:
     return ShapedArray(aval.shape[:dim] + aval.shape[dim + 1:], aval.dtype, aval.weak_type)
 
 
-def _run_batched(fn: Callable, axis: Any, args: Sequence[Any], dims: Sequence[int | None]
-                 ) -> list[tuple[Any, int | None]]:
-    """Call a per-example ``fn(*args) -> list`` on batched args; (value, dim) per output.
-    Symbolic zeros pass through untouched (with per-example avals)."""
-    from functrans.transforms.batching import BatchTrace
-    trace = BatchTrace(core.current_trace(), core.DebugInfo("vmap", fn), axis)
-    ins = [a if type(a) is Zero else trace.wrap(a, d) for a, d in zip(args, dims, strict=True)]
-    try:
-        with core.set_current_trace(trace):
-            outs = fn(*ins)
-        return [(o, None) if type(o) is Zero or o is None else trace.unpack(o) for o in outs]
-    finally:
-        trace.alive = False
-
-
 def _to_dim(axis: Any, value: Any, dim: int | None, want: int | None) -> Any:
     """Move (or broadcast in) a batch dimension; symbolic zeros get the batched aval."""
     from functrans.transforms.batching import batched_aval, broadcast_batched, moveaxis
@@ -520,7 +506,7 @@ class _BatchedJVP:
             p_out, t_out = self.jvp(list(args[:n]), list(args[n:]))
             return list(p_out) + list(t_out)
 
-        pairs = _run_batched(flat, self.axis, [*primals, *_strip(tangents, self.in_dims)],
+        pairs = run_batched(flat, self.axis, [*primals, *_strip(tangents, self.in_dims)],
                              [*self.in_dims, *t_dims])
         m = len(self.out_dims)
         p_out = [_to_dim(self.axis, v, d, w)
@@ -557,7 +543,7 @@ class _BatchedFwd:
             trees.append(res_tree)
             return list(out) + list(res)
 
-        pairs = _run_batched(flat, self.axis, list(primals), self.in_dims)
+        pairs = run_batched(flat, self.axis, list(primals), self.in_dims)
         out = [_to_dim(self.axis, v, d, w)
                for (v, d), w in zip(pairs[:n_out], self.out_dims, strict=True)]
         # Every residual gets the batch in front, so bwd knows where to find it.
@@ -586,7 +572,7 @@ class _BatchedBwd:
             return self.bwd(list(args[:n_res]), res_tree, list(args[n_res:]), example_avals)
 
         res_dims = [0] * n_res if self.res_dims is None else self.res_dims
-        pairs = _run_batched(flat, self.axis, [*res, *_strip(cts, self.out_dims)],
+        pairs = run_batched(flat, self.axis, [*res, *_strip(cts, self.out_dims)],
                              [*res_dims, *ct_dims])
         return [_to_dim(self.axis, v, d, w)
                 for (v, d), w in zip(pairs, self.in_dims, strict=True)]

@@ -28,18 +28,12 @@ from functrans.primitives.ad_rules import (
 )
 from functrans.primitives.batch_rules import AxisData
 from functrans.transforms import ad
-from functrans.transforms.batching import batch_function, batch_jaxpr
+from functrans.transforms.batching import SubProgram, batch_function, batch_jaxpr
 from functrans.transforms.partial_eval import trace_to_jaxpr
 
 
-class _SubProgram:
-    """Names a sub-program in error messages."""
-
-    __qualname__ = __name__ = "<sub-program>"
-
-
 # What error messages say is being traced when a rule re-traces a sub-program.
-DEBUG = {what: core.DebugInfo(what, _SubProgram()) for what in
+DEBUG = {what: core.DebugInfo(what, SubProgram()) for what in
          ("jvp", "partial_eval", "transpose", "vmap", "control flow")}
 
 _derived: weakref.WeakKeyDictionary[ClosedJaxpr, dict] = weakref.WeakKeyDictionary()
