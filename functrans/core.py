@@ -555,8 +555,10 @@ def _owned(out: np.ndarray, inputs: list[np.ndarray]) -> np.ndarray:
     """Make ``out`` safe to wrap in an immutable Array: never alias a caller's writable memory."""
     base = out.base
     if base is None:
-        if any(out is v for v in inputs):
-            out = out.copy()
+        for v in inputs:
+            if out is v:
+                out = out.copy()
+                break
     else:
         while isinstance(base, np.ndarray) and base.base is not None:
             base = base.base
