@@ -64,4 +64,10 @@ def from_dlpack(x: object) -> Array:
 
 
 def block_until_ready(x: object) -> object:
+    """Wait until every array in the pytree ``x`` is computed (GPU kernels run
+    asynchronously: time work after this), then return ``x``."""
+    for leaf in tree_util.tree_leaves(x):
+        wait = getattr(leaf, "block_until_ready", None)
+        if wait is not None:
+            wait()
     return x

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 import functrans as ft
 import functrans.numpy as fnp
 from functrans import core, lax
-from functrans.errors import DtypeError, ShapeError
+from functrans.errors import DtypeError, ShapeError, TracerIntegerConversionError
 from functrans.primitives import indexing as ix
 from functrans.primitives.batch_rules import AxisData
 from functrans.primitives.indexing import GatherDimensionNumbers as GDN
@@ -740,6 +740,14 @@ def test_wrapper_errors() -> None:
         ix.gather(x, [[0]], TAKE, (1, 3), mode="fill", fill_value=np.zeros(2))
     with pytest.raises(TypeError, match="bad dimension_numbers"):
         ix.scatter(x, [[0]], np.zeros((1, 3), np.float32), {"window": (1,)})
+
+
+def test_traced_slice_sizes_raise_the_tracer_error() -> None:
+    """A traced int where a static one is needed gets the tracer's own error (it says what to
+    do), not the wrapper's 'must be a sequence of ints'."""
+    x = np.zeros((4, 3), np.float32)
+    with pytest.raises(TracerIntegerConversionError):
+        ft.jit(lambda n: ix.gather(x, [[0]], TAKE, (n, 3)))(1)
 
 
 # --- derivatives ---------------------------------------------------------------------------------

@@ -994,12 +994,15 @@ def test_multivariate_normal():
 
 
 def test_orthogonal():
-    for n, m in ((3, 3), (4, 2), (2, 5)):
-        q = np.asarray(jr.orthogonal(K, n, (2,), np.float64, m=m))
-        assert q.shape == (2, n, m)
-        gram = q @ np.swapaxes(q, -1, -2) if n < m else np.swapaxes(q, -1, -2) @ q
-        np.testing.assert_allclose(gram, np.broadcast_to(np.eye(min(n, m)), gram.shape),
-                                   atol=1e-12)
+    # Complex dtypes give unitary matrices, as in JAX (nn.initializers.orthogonal uses this).
+    for dtype in (np.float64, np.complex128):
+        for n, m in ((3, 3), (4, 2), (2, 5)):
+            q = np.asarray(jr.orthogonal(K, n, (2,), dtype, m=m))
+            assert q.shape == (2, n, m) and q.dtype == dtype
+            qh = np.conj(np.swapaxes(q, -1, -2))
+            gram = q @ qh if n < m else qh @ q
+            np.testing.assert_allclose(gram, np.broadcast_to(np.eye(min(n, m)), gram.shape),
+                                       atol=1e-12)
 
 
 def test_a_million_uniforms():

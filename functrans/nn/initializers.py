@@ -206,12 +206,7 @@ def orthogonal(scale: Any = 1.0, column_axis: int = -1, dtype: Any = None) -> In
         col = column_axis % len(shape)
         n_cols = shape[col]
         n_rows = math.prod(shape) // n_cols if n_cols else 0
-        matrix_shape = (n_cols, n_rows) if n_rows < n_cols else (n_rows, n_cols)
-        a = random.normal(key, matrix_shape, d)
-        q, r = fnp.linalg.qr(a)
-        q = fnp.multiply(q, fnp.sign(fnp.diagonal(r))[None, :])
-        if n_rows < n_cols:
-            q = fnp.transpose(q)
+        q = random.orthogonal(key, n_rows, (), d, m=n_cols)
         q = fnp.reshape(q, tuple(s for i, s in enumerate(shape) if i != col) + (n_cols,))
         q = fnp.moveaxis(q, -1, col)
         return fnp.multiply(q, np.asarray(scale, np.dtype(d.type(0).real.dtype)))

@@ -60,10 +60,6 @@ def _as_array(x: Any) -> Any:
     return x if isinstance(x, (Array, Tracer)) else _creation.asarray(x)
 
 
-def _zeros(shape: tuple[int, ...], dtype: np.dtype) -> Any:
-    return lax.broadcast_in_dim(np.zeros((), dtype), shape, ())
-
-
 # --- parsing an index ---------------------------------------------------------------------------
 
 # One entry per item of the expanded index. _SEP marks where an Ellipsis stood: like a slice
@@ -446,7 +442,7 @@ def _take(x: Any, idx: Any, *, mode: Any = None, fill_value: Any = None,
     if new_axes:
         x = lax.expand_dims(x, new_axes)
     if math.prod(plan.out_shape) == 0:
-        return _zeros(plan.out_shape, typeof(x)[0])
+        return _creation.full(plan.out_shape, 0, typeof(x)[0])
     empty = [a for a in plan.dnums.collapsed_slice_dims if shape[a] == 0]
     if empty:
         if mode == FILL_OR_DROP:

@@ -48,12 +48,6 @@ def _err(name: str, msg: str) -> str:
     return f"functrans.numpy.{name}: {msg}"
 
 
-def _filled(value: Any, shape: Any, dtype: Any) -> Any:
-    """A constant array of a strong ``dtype`` (one broadcast of a 0-d constant)."""
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    return lax.broadcast_in_dim(np.asarray(value, dt.canonicalize(dtype)), shape, ())
-
-
 def _concrete(name: str, x: Any, what: str) -> np.ndarray:
     """The NumPy value of an argument that decides a result's shape (it must not be traced)."""
     value = core.concrete_or_none(x)
@@ -162,7 +156,7 @@ def repeat(a: Any, repeats: Any, axis: int | None = None, *,
         if n == 0 and total:
             raise ValueError(_err("repeat", "cannot repeat the elements of an empty axis to a "
                                             f"total length of {total}"))
-        return _filled(0, tuple(s), typeof(a)[0])
+        return _creation.full(tuple(s), 0, typeof(a)[0])
     # Output slot j reads element #(number of cumulative counts <= j), clipped to the last.
     ends = lax.cumsum(reps, axis=0)
     slots = lax.iota(_INDEX, total)
@@ -185,7 +179,7 @@ def resize(a: Any, new_shape: int | Sequence[int]) -> Any:
     flat = _shape.ravel(a)
     n = shape_of(flat)[0]
     if n == 0:
-        return _filled(0, shape, typeof(a)[0])
+        return _creation.full(shape, 0, typeof(a)[0])
     reps = -(-total // n)
     flat = tile(flat, reps) if reps > 1 else flat
     return lax.reshape(lax.slice_in_dim(flat, 0, total, axis=0), shape)
@@ -644,7 +638,7 @@ def delete(arr: Any, obj: Any, axis: int | None = None, *,
                           "indices), so that the result size is known"))
         idx = _ufuncs.remainder(_shape.ravel(obj), builtins.max(n, 1))
         m = shape_of(idx)[0]
-        removed = _filled(0, (n,), dt.bool_).at[idx].set(True)
+        removed = _creation.full((n,), 0, dt.bool_).at[idx].set(True)
         (keep,) = _selection.nonzero(_ufuncs.logical_not(removed), size=n - m)
         return _selection.take(arr, keep, axis=axis, mode="clip")
     positions = _static_positions("delete", obj, n)
@@ -836,7 +830,7 @@ def diag_indices_from(arr: Any) -> tuple[Any, ...]:
 def mask_indices(n: int, mask_func: Callable, k: int = 0, *, size: int | None = None
                  ) -> tuple[Any, Any]:
     """The indices where ``mask_func(ones((n, n)), k)`` is nonzero (e.g. fnp.triu)."""
-    mask = mask_func(_filled(1, (operator.index(n), operator.index(n)), dt.int32), k)
+    mask = mask_func(_creation.full((operator.index(n), operator.index(n)), 1, dt.int32), k)
     return _selection.nonzero(mask, size=size)
 
 
@@ -912,10 +906,8 @@ def choose(a: Any, choices: Sequence[Any], out: None = None, mode: str = "raise"
     args = promote_args("choose", *choices)
     from functrans.numpy._shape import broadcast_shapes
     shape = broadcast_shapes(shape_of(a), *(shape_of(c) for c in args))
-    stacked = _shape.stack([broadcast_to(c, shape, "choose") for c in args])
-    idx = broadcast_to(cast(a, _INDEX), shape, "choose")
-    return _shape.squeeze(_selection.take_along_axis(stacked, idx[None], axis=0, mode="clip"),
-                          0)
+    return lax.select_n(broadcast_to(cast(a, _INDEX), shape, "choose"),
+                        *(broadcast_to(c, shape, "choose") for c in args))
 
 
 def place(arr: Any, mask: Any, vals: Any, *, inplace: bool = True) -> Any:

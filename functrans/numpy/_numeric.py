@@ -355,18 +355,15 @@ def vecmat(x1: Any, x2: Any, /) -> Any:
 # --- 1-d signals --------------------------------------------------------------------------------
 
 
-def _correlate_full(name: str, a: Any, w: Any, precision: Any,
-                    preferred_element_type: Any) -> Any:
-    """``out[k] = sum_j a_padded[k + j] * w[j]`` for every shift: the windows of the padded
-    ``a`` are gathered into an (n + m - 1, m) matrix and contracted with ``w``."""
+def _correlate_full(a: Any, w: Any, precision: Any, preferred_element_type: Any) -> Any:
+    """``out[k] = sum_j a_padded[k + j] * w[j]`` for every shift, ``a`` padded by m - 1 on
+    both sides: a 1-d lax convolution (which, as in XLA, does not flip the kernel)."""
     n, m = shape_of(a)[0], shape_of(w)[0]
-    d = typeof(a)[0]
-    padded = lax.pad(a, np.zeros((), d), [(m - 1, m - 1, 0)])
-    idx = np.arange(n + m - 1)[:, None] + np.arange(m)[None, :]
-    windows = _take(padded, idx)
     pet = None if preferred_element_type is None else dt.canonicalize(preferred_element_type)
-    return lax.dot_general(windows, w, (((1,), (0,)), ((), ())), precision=precision,
-                           preferred_element_type=pet)
+    out = lax.conv_general_dilated(lax.reshape(a, (1, 1, n)), lax.reshape(w, (1, 1, m)), (1,),
+                                   [(m - 1, m - 1)], precision=precision,
+                                   preferred_element_type=pet)
+    return lax.reshape(out, (n + m - 1,))
 
 
 def _signal(name: str, a: Any, v: Any, mode: str, flip: bool, conj: bool, precision: Any,
@@ -382,7 +379,7 @@ def _signal(name: str, a: Any, v: Any, mode: str, flip: bool, conj: bool, precis
     w = lax.rev(v, (0,)) if flip else v
     if conj:
         w = _ufuncs.conjugate(w)
-    full = _correlate_full(name, a, w, precision, preferred_element_type)
+    full = _correlate_full(a, w, precision, preferred_element_type)
     lo, hi = min(n, m), max(n, m)
     if mode == "full":
         return full
@@ -537,14 +534,11 @@ def polyder(p: Any, m: int = 1) -> Any:
     for _ in range(m):
         n = shape_of(p)[0]
         if n <= 1:
-            return _filled_like(p, 0, (0,))  # the derivative of a constant is empty, as in NumPy
+            # The derivative of a constant is empty, as in NumPy.
+            return _creation.full((0,), 0, typeof(p)[0])
         powers = np.arange(n - 1, 0, -1)
         p = _ufuncs.multiply(lax.slice_in_dim(p, 0, n - 1, axis=0), np.asarray(powers, typeof(p)[0]))
     return p
-
-
-def _filled_like(p: Any, value: Any, shape: tuple[int, ...]) -> Any:
-    return lax.broadcast_in_dim(np.asarray(value, typeof(p)[0]), shape, ())
 
 
 def polyint(p: Any, m: int = 1, k: Any = None) -> Any:
@@ -556,7 +550,7 @@ def polyint(p: Any, m: int = 1, k: Any = None) -> Any:
         raise ValueError(_err("polyint", f"order of integral must be positive, got {m}"))
     d = typeof(p)[0]
     if k is None:
-        ks = _filled_like(p, 0, (m,))
+        ks = _creation.full((m,), 0, typeof(p)[0])
     else:
         ks = _shape.ravel(_to(k, d))
         if shape_of(ks)[0] == 1 and m > 1:
@@ -583,12 +577,12 @@ def poly(seq_of_zeros: Any) -> Any:
                                                "routine and pass the 1-d roots"))
     if len(s) > 1 or (len(s) == 2 and not s[0]):
         if math.prod(s) == 0:
-            return _filled_like(z, 1, (1,))
+            return _creation.full((1,), 1, typeof(z)[0])
         raise ValueError(_err("poly", f"input must be 1-d or a non-empty square 2-d array, "
                                       f"got shape {s}"))
-    out = _filled_like(z, 1, (1,))
+    out = _creation.full((1,), 1, typeof(z)[0])
     for i in range(s[0] if s else 0):
-        factor = _shape.stack([_filled_like(z, 1, ()), _ufuncs.negative(z[i])])
+        factor = _shape.stack([_creation.full((), 1, typeof(z)[0]), _ufuncs.negative(z[i])])
         out = convolve(out, factor)
     return out
 
@@ -609,7 +603,7 @@ def polydiv(u: Any, v: Any, *, trim_leading_zeros: bool = False) -> tuple[Any, A
         q.append(dk)
         update = _ufuncs.multiply(_ufuncs.negative(dk), v)
         r = r.at[k:k + n + 1].add(update)
-    quot = _shape.stack(q) if q else _filled_like(u, 0, (1,))
+    quot = _shape.stack(q) if q else _creation.full((1,), 0, typeof(u)[0])
     if trim_leading_zeros:
         value = core.concrete_or_none(r)
         if value is None:
@@ -692,9 +686,9 @@ def vander(x: Any, N: int | None = None, increasing: bool = False) -> Any:  # no
     if N < 0:
         raise ValueError(_err("vander", f"N must be non-negative, got {N}"))
     if not N:
-        return _filled_like(x, 0, (n, 0))
+        return _creation.full((n, 0), 0, typeof(x)[0])
     # Columns by repeated multiplication (exact for integers, like NumPy's cumulative product).
-    cols = [_filled_like(x, 1, (n,))]
+    cols = [_creation.full((n,), 1, typeof(x)[0])]
     for _ in range(N - 1):
         cols.append(_ufuncs.multiply(cols[-1], x))
     if not increasing:

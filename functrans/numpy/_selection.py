@@ -21,7 +21,7 @@ from functrans.errors import ConcretizationTypeError, DtypeError, ShapeError
 from functrans.numpy import _creation, _reductions, _shape, _ufuncs
 from functrans.numpy._indexing import (
     CLIP, FILL_OR_DROP, PROMISE_IN_BOUNDS, _as_array, _broadcast_updates, _column_values,
-    _index_array, _index_dtype, _mask_error, _parse_mode, _scatter_update, _take, _zeros,
+    _index_array, _index_dtype, _mask_error, _parse_mode, _scatter_update, _take,
 )
 from functrans.numpy._promotion import (
     asarray_leaf, broadcast_to, canonical_axis, cast, shape_of, typeof,
@@ -277,7 +277,7 @@ def take_along_axis(arr: Any, indices: Any, axis: int | None = -1, mode: Any = N
     i_target = tuple(i_shape[d] if d == axis else s for d, s in enumerate(common))
     dtype = typeof(arr)[0]
     if math.prod(i_target) == 0:
-        return _zeros(i_target, dtype)
+        return _creation.full(i_target, 0, dtype)
     if a_shape[axis] == 0:
         raise IndexError(f"functrans.numpy.take_along_axis: cannot take from axis {axis} of "
                          f"size 0")
@@ -379,13 +379,9 @@ def diag(v: Any, k: int = 0) -> Any:
     k = operator.index(k)
     n = shape[0] + abs(k)
     i = np.arange(shape[0])
-    out = _zeros((n, n), typeof(v)[0])
+    out = _creation.full((n, n), 0, typeof(v)[0])
     return _scatter_update(out, (i + max(0, -k), i + max(0, k)), v, lax.scatter, "set",
                            mode=None, indices_are_sorted=True, unique_indices=True)
-
-
-def _triangle(m: Any, keep: np.ndarray) -> Any:
-    return _ufuncs.where(keep, m, _creation.zeros_like(m))  # type: ignore[attr-defined]
 
 
 def _matrix(name: str, m: Any) -> tuple[Any, int, int]:
@@ -400,13 +396,15 @@ def _matrix(name: str, m: Any) -> tuple[Any, int, int]:
 def tril(m: Any, k: int = 0) -> Any:
     """``m`` with the elements above the ``k``-th diagonal zeroed (last two axes)."""
     m, rows, cols = _matrix("tril", m)
-    return _triangle(m, np.tri(rows, cols, operator.index(k), dtype=bool))
+    below = _creation.tri(rows, cols, operator.index(k), dtype=bool)
+    return _ufuncs.where(below, m, _creation.zeros_like(m))  # type: ignore[attr-defined]
 
 
 def triu(m: Any, k: int = 0) -> Any:
     """``m`` with the elements below the ``k``-th diagonal zeroed (last two axes)."""
     m, rows, cols = _matrix("triu", m)
-    return _triangle(m, ~np.tri(rows, cols, operator.index(k) - 1, dtype=bool))
+    below = _creation.tri(rows, cols, operator.index(k) - 1, dtype=bool)
+    return _ufuncs.where(below, _creation.zeros_like(m), m)  # type: ignore[attr-defined]
 
 
 def trace(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype: Any = None,

@@ -23,6 +23,7 @@ from functrans.core import Array
 from functrans.errors import ConcretizationTypeError, DtypeError, ShapeError
 from functrans.numpy import _creation, _reductions, _selection, _shape, _ufuncs
 from functrans.numpy._indexing import _as_array, _take
+from functrans.numpy._numeric import _inexact_dtype
 from functrans.numpy._promotion import (
     asarray_leaf, broadcast_to, canonical_axes, canonical_axis, cast, promote_args_inexact,
     promote_dtypes, shape_of, typeof,
@@ -41,12 +42,6 @@ _INDEX = dt.int32  # JAX's default index dtype
 
 def _err(name: str, msg: str) -> str:
     return f"functrans.numpy.{name}: {msg}"
-
-
-def _filled(value: Any, shape: Any, dtype: Any) -> Any:
-    """A constant array of a strong ``dtype`` (one broadcast of a 0-d constant)."""
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
-    return lax.broadcast_in_dim(np.asarray(value, dt.canonicalize(dtype)), shape, ())
 
 
 # --- sort, argsort, lexsort, partition ----------------------------------------------------------
@@ -209,14 +204,14 @@ def searchsorted(a: Any, v: Any, side: str = "left", sorter: Any = None, *,
         return _less(probe, v) if side == "left" else lax.bitwise_not(_less(v, probe))
 
     if n == 0:
-        return _filled(0, shape_of(v), _INDEX)
+        return _creation.full(shape_of(v), 0, _INDEX)
     if method == "compare_all":
         vv = lax.broadcast_in_dim(v, shape_of(v) + (n,), tuple(range(len(shape_of(v)))))
         aa = lax.broadcast_in_dim(a, shape_of(v) + (n,), (len(shape_of(v)),))
         probe = _less(aa, vv) if side == "left" else lax.bitwise_not(_less(vv, aa))
         return _reductions.sum(probe, axis=-1, dtype=_INDEX)
-    lo = _filled(0, shape_of(v), _INDEX)
-    hi = _filled(n, shape_of(v), _INDEX)
+    lo = _creation.full(shape_of(v), 0, _INDEX)
+    hi = _creation.full(shape_of(v), n, _INDEX)
     one = np.ones((), _INDEX)
     for _ in range(n.bit_length()):
         mid = lax.shift_right_logical(lax.add(lo, hi), one)
@@ -235,7 +230,7 @@ def digitize(x: Any, bins: Any, right: bool = False, *, method: str | None = Non
         raise ValueError(_err("digitize", f"bins must be 1-d, got shape {shape_of(bins)}"))
     n = shape_of(bins)[0]
     if n == 0:
-        return _filled(0, shape_of(x), _INDEX)
+        return _creation.full(shape_of(x), 0, _INDEX)
     side = "left" if right else "right"
     m = method or "scan"
     increasing = searchsorted(bins, x, side, method=m)
@@ -288,11 +283,11 @@ def _groups(x: Any, rows: bool, equal_nan: bool) -> tuple[Any, Any, Any]:
     else:
         xs, perm = lax.sort((x, iota), dimension=0, is_stable=True, num_keys=1)
     if n == 0:
-        return xs, perm, _filled(0, (0,), dt.bool_)
+        return xs, perm, _creation.full((0,), 0, dt.bool_)
     diff = _not_same(xs[1:], xs[:-1], equal_nan)
     if rows:
         diff = _reductions.any(diff, axis=1)
-    first = _shape.concatenate([_filled(1, (1,), dt.bool_), diff])
+    first = _shape.concatenate([_creation.full((1,), 1, dt.bool_), diff])
     return xs, perm, first
 
 
@@ -311,7 +306,7 @@ def _positions(name: str, mask: Any, size: int | None) -> tuple[Any, Any]:
     if size < 0:
         raise ValueError(_err(name, f"size must be non-negative, got {size}"))
     (pos,) = _selection.nonzero(mask, size=size, fill_value=0) if shape_of(mask)[0] else (
-        _filled(0, (size,), _INDEX),)
+        _creation.full((size,), 0, _INDEX),)
     first = pos[0] if size else None
     if size and shape_of(mask)[0]:
         valid = lax.lt(lax.iota(_INDEX, size), count)
@@ -332,7 +327,7 @@ def _fill(values: Any, count: Any, size: int | None, fill_value: Any) -> Any:
 
 def _gather_rows(x: Any, pos: Any) -> Any:
     if not shape_of(x)[0]:
-        return _filled(0, (shape_of(pos)[0],) + shape_of(x)[1:], typeof(x)[0])
+        return _creation.full((shape_of(pos)[0],) + shape_of(x)[1:], 0, typeof(x)[0])
     return _selection.take(x, pos, axis=0, mode="clip")
 
 
@@ -347,19 +342,19 @@ def _unique(name: str, ar: Any, return_index: bool, return_inverse: bool,
     values = _fill(_gather_rows(xs, pos), count, size, fill_value)
     out = [back(values)]
     if return_index:
-        out.append(_gather_rows(perm, pos) if n else _filled(0, shape_of(pos), _INDEX))
+        out.append(_gather_rows(perm, pos) if n else _creation.full(shape_of(pos), 0, _INDEX))
     gid = lax.sub(lax.cumsum(cast(first, _INDEX), axis=0), np.ones((), _INDEX)) if n else \
-        _filled(0, (0,), _INDEX)
+        _creation.full((0,), 0, _INDEX)
     if return_inverse:
-        inverse = _filled(0, (n,), _INDEX).at[perm].set(gid, unique_indices=True) \
-            if n else _filled(0, (0,), _INDEX)
+        inverse = _creation.full((n,), 0, _INDEX).at[perm].set(gid, unique_indices=True) \
+            if n else _creation.full((0,), 0, _INDEX)
         out.append(lax.reshape(inverse, shape_of(original)) if axis is None else inverse)
     if return_counts:
         k = shape_of(pos)[0]
-        per_group = _filled(0, (n,), _INDEX).at[gid].add(np.ones((), _INDEX)) if n else \
-            _filled(0, (0,), _INDEX)
+        per_group = _creation.full((n,), 0, _INDEX).at[gid].add(np.ones((), _INDEX)) if n else \
+            _creation.full((0,), 0, _INDEX)
         out.append(_selection.take(per_group, lax.iota(_INDEX, k), mode="fill", fill_value=0)
-                   if n else _filled(0, (k,), _INDEX))
+                   if n else _creation.full((k,), 0, _INDEX))
     return out[0] if len(out) == 1 else tuple(out)
 
 
@@ -429,7 +424,7 @@ def isin(element: Any, test_elements: Any, assume_unique: bool = False, invert: 
     s = shape_of(element)
     m = shape_of(test)[0]
     if m == 0:
-        return _filled(bool(invert), s, dt.bool_)
+        return _creation.full(s, bool(invert), dt.bool_)
     e = lax.broadcast_in_dim(element, s + (m,), tuple(range(len(s))))
     t = lax.broadcast_in_dim(test, s + (m,), (len(s),))
     found = _reductions.any(lax.eq(e, t), axis=-1)
@@ -487,15 +482,15 @@ def intersect1d(ar1: Any, ar2: Any, assume_unique: bool = False, return_indices:
     values, pos, _ = _compact("intersect1d", xs, keep, size, fill_value)
     if not return_indices:
         return values
-    ind1 = _gather_rows(perm, pos) if shape_of(perm)[0] else _filled(0, shape_of(pos),
-                                                                             _INDEX)
+    ind1 = (_gather_rows(perm, pos) if shape_of(perm)[0]
+            else _creation.full(shape_of(pos), 0, _INDEX))
     flat2 = _shape.ravel(ar2)
     if shape_of(flat2)[0]:
         order2 = argsort(flat2)
         where2 = searchsorted(_selection.take(flat2, order2), values)
         ind2 = _selection.take(order2, where2, mode="clip")
     else:
-        ind2 = _filled(0, shape_of(pos), _INDEX)
+        ind2 = _creation.full(shape_of(pos), 0, _INDEX)
     return values, ind1, ind2
 
 
@@ -529,10 +524,7 @@ def _quantile_core(name: str, a: Any, q: Any, axis: Any, method: str, keepdims: 
     if method not in _METHODS:
         raise ValueError(_err(name, f"method must be one of {', '.join(_METHODS)}, got "
                                     f"{method!r}"))
-    from functrans.numpy._promotion import result_type
-    dtype, _ = result_type(a, q)
-    if dtype.kind not in "fc":
-        dtype = dt.canonicalize(float)
+    dtype = _inexact_dtype(a, q)
     if dtype.kind == "c":
         raise DtypeError(_err(name, "complex inputs are not supported (no total order)"))
     a, q = cast(a, dtype), cast(q, dtype)
@@ -555,7 +547,7 @@ def _quantile_core(name: str, a: Any, q: Any, axis: Any, method: str, keepdims: 
     qshape = shape_of(q)
     nq = math.prod(qshape)
     if n == 0:
-        out = _filled(np.nan, qshape + batch, dtype)
+        out = _creation.full(qshape + batch, np.nan, dtype)
     else:
         xs = lax.sort(x, dimension=len(batch))
         if squash_nans:
@@ -703,7 +695,7 @@ def bincount(x: Any, weights: Any = None, minlength: int = 0, *, length: int | N
             out_dtype = _INDEX
             w = cast(w, _INDEX)
     idx = lax.max(cast(x, _INDEX), np.zeros((), _INDEX)) if typeof(x)[0].kind != "u" else x
-    return _filled(0, (length,), out_dtype).at[idx].add(w, mode="drop")
+    return _creation.full((length,), 0, out_dtype).at[idx].add(w, mode="drop")
 
 
 def histogram_bin_edges(a: Any, bins: Any = 10, range: Any = None,  # noqa: A002
@@ -771,7 +763,7 @@ def histogram(a: Any, bins: Any = 10, range: Any = None, weights: Any = None,  #
         if shape_of(w) != shape_of(a):
             raise ShapeError(_err("histogram", f"weights of shape {shape_of(_as_array(weights))}"
                                                f" must match a of shape {shape_of(a)}"))
-    counts = _filled(0, (n + 1,), typeof(w)[0]).at[idx].add(w, mode="drop")
+    counts = _creation.full((n + 1,), 0, typeof(w)[0]).at[idx].add(w, mode="drop")
     counts = counts[1:n]
     if density:
         widths = lax.sub(edges[1:], edges[:n - 1])
@@ -812,7 +804,7 @@ def histogramdd(sample: Any, bins: Any = 10, range: Any = None,  # noqa: A002
                               else col, e))
         nbins.append(shape_of(e)[0] + 1)
     flat = _selection.ravel_multi_index(idx, nbins, mode="clip") if d else \
-        _filled(0, (n_points,), _INDEX)
+        _creation.full((n_points,), 0, _INDEX)
     w = None if weights is None else _shape.ravel(_as_array(weights))
     counts = bincount(flat, w, length=math.prod(nbins))
     counts = lax.reshape(counts, tuple(nbins))

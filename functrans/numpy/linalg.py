@@ -24,8 +24,9 @@ from functrans import core, lax
 from functrans import dtypes as dt
 from functrans.errors import DtypeError, ShapeError
 from functrans.numpy._promotion import (
-    asarray_leaf, cast, promote_dtypes, result_type, shape_of,
+    asarray_leaf, cast, promote_dtypes, shape_of,
 )
+from functrans.numpy._numeric import _inexact_dtype
 from functrans.primitives import linalg as lax_linalg
 from functrans.primitives.sorting import sort as lax_sort
 from functrans.transforms.custom_derivatives import custom_jvp
@@ -69,9 +70,7 @@ def _inexact(name: str, *args: Any) -> list[Any]:
     """The arguments as arrays of one LAPACK dtype: the promoted dtype, with integers and
     booleans promoted to the default float (as JAX does; NumPy would use float64)."""
     args = [asarray_leaf(a) for a in args]
-    dtype, _ = result_type(*args)
-    if dtype.kind not in "fc":
-        dtype = dt.canonicalize(float)
+    dtype = _inexact_dtype(*args)
     if dtype == dt.float16:
         shown = ", ".join(_describe(a) for a in args)
         raise DtypeError(f"functrans.numpy.linalg.{name}: float16 is not supported by linear "
@@ -256,7 +255,7 @@ def inv(a: Any) -> Any:
     """The inverse of square [..., n, n] (``solve(a, I)``); a singular matrix gives inf/NaN."""
     a = _matrix("inv", a, square=True)
     shape = shape_of(a)
-    eye = fnp.broadcast_to(np.eye(shape[-1], dtype=_dtype(a)), shape)
+    eye = fnp.broadcast_to(fnp.eye(shape[-1], dtype=_dtype(a)), shape)
     return _lu_solve(a, eye)
 
 
@@ -469,7 +468,7 @@ def matrix_power(a: Any, n: int) -> Any:
                         f"{n!r}") from None
     a = _matrix("matrix_power", a, square=True)
     if n == 0:
-        return fnp.broadcast_to(np.eye(shape_of(a)[-1], dtype=_dtype(a)), shape_of(a))
+        return fnp.broadcast_to(fnp.eye(shape_of(a)[-1], dtype=_dtype(a)), shape_of(a))
     if n < 0:
         a, n = inv(a), -n
     result = None

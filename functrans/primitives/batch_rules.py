@@ -126,3 +126,24 @@ def batch_unary() -> BatchRule:
         return rule
 
     return BatchRule(build)
+
+
+def batch_leading(core_rank: int | Callable[..., int] = 2) -> BatchRule:
+    """For one-operand primitives that act on their trailing ``core_rank`` dimensions and map
+    over the leading ones (matrix decompositions, FFTs); ``core_rank`` may be a function of the
+    params. The batch dimension stays where it is unless it sits among the core dimensions;
+    every result has it at the same position."""
+
+    def build(prim: Any) -> Callable:
+        def rule(axis: AxisData, vals: Sequence[Any], dims: Sequence[int | None],
+                 **params: Any) -> tuple[Any, Any]:
+            (x,), (d,) = vals, dims
+            n_core = core_rank(**params) if callable(core_rank) else core_rank
+            if d >= len(shape_of(x)) - n_core:
+                x, d = moveaxis(x, d, 0), 0
+            out = prim.bind(x, **params)
+            return out, ([d] * len(out) if prim.multiple_results else d)
+
+        return rule
+
+    return BatchRule(build)

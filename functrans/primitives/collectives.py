@@ -9,7 +9,7 @@ registry, batch_rules and the structural/reduction families.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,9 +18,10 @@ from functrans import core
 from functrans import dtypes as dt
 from functrans.core import ShapedArray
 from functrans.errors import FunctransError
-from functrans.primitives.ad_rules import Zero, jvp_linear, jvp_zero, tangent_aval
-from functrans.primitives.batch_rules import AxisData, broadcast_batched, moveaxis
-from functrans.primitives.registry import define_primitive
+from functrans.primitives import elementwise, indexing, reductions, structural
+from functrans.primitives.ad_rules import jvp_linear, jvp_zero
+from functrans.primitives.batch_rules import AxisData, BatchRule, broadcast_batched, moveaxis
+from functrans.primitives.registry import Primitive, define_primitive
 
 __all__ = [
     "psum_p", "pmax_p", "pmin_p", "all_gather_p", "all_to_all_p", "ppermute_p",
@@ -74,46 +75,48 @@ def _for_this_axis(axis: AxisData, axis_name: Any) -> bool:
     return axis.name is not None and axis.name in _names(axis_name)
 
 
-def _reduction_batch(reduce: str) -> Any:
-    def rule(axis: AxisData, vals: list, dims: list, axis_name: Any) -> tuple[Any, Any]:
-        (x,), (d,) = vals, dims
-        prim = {"sum": psum_p, "max": pmax_p, "min": pmin_p}[reduce]
-        if not _for_this_axis(axis, axis_name):
-            return prim.bind(x, axis_name=axis_name), d
-        from functrans.primitives import elementwise, reductions
-        if d is None:  # the same value in every example
-            out = x
-            if reduce == "sum":
-                out = elementwise.mul(x, np.asarray(axis.size, core.get_aval(x).dtype))
-        else:
-            fn = {"sum": reductions.reduce_sum, "max": reductions.reduce_max,
-                  "min": reductions.reduce_min}[reduce]
-            out = fn(x, (d,))
-        rest = tuple(n for n in _names(axis_name) if n != axis.name)
-        if rest:  # reduce over the other named axes in the enclosing maps
-            out = prim.bind(out, axis_name=rest if len(rest) > 1 else rest[0])
-        return out, None
+def _reduction_batch(reduce: Callable[[Any, tuple[int, ...]], Any]) -> BatchRule:
+    """psum/pmax/pmin over this vmap's axis: ``reduce`` across the batch dimension, then the
+    collective over the other named axes in the enclosing maps."""
 
-    return rule
+    def build(prim: Primitive) -> Callable:
+        def rule(axis: AxisData, vals: list, dims: list, axis_name: Any) -> tuple[Any, Any]:
+            (x,), (d,) = vals, dims
+            if not _for_this_axis(axis, axis_name):
+                return prim.bind(x, axis_name=axis_name), d
+            if d is not None:
+                out = reduce(x, (d,))
+            elif prim is psum_p:  # the same value in every example
+                out = elementwise.mul(x, np.asarray(axis.size, core.get_aval(x).dtype))
+            else:
+                out = x
+            rest = tuple(n for n in _names(axis_name) if n != axis.name)
+            if rest:
+                out = prim.bind(out, axis_name=rest if len(rest) > 1 else rest[0])
+            return out, None
+
+        return rule
+
+    return BatchRule(build)
 
 
 def _psum_transpose(ct: Any, x: Any, axis_name: Any) -> list[Any]:
     # y_i = sum_j x_j for every member i, so x_j's cotangent is sum_i ct_i.
-    if type(ct) is Zero:
-        return [Zero(tangent_aval(x.aval))]
     return [psum_p.bind(ct, axis_name=axis_name)]
 
 
 psum_p = define_primitive(
     "psum", family="collective", impl=_unbound_impl, abstract_eval=_same, dtypes=dt.NUMERIC,
     sample=_no_samples, jvp=jvp_linear(), transpose=_psum_transpose, linear_in=(0,),
-    batch=_reduction_batch("sum"), doc="sum over the named mapped axis")
+    batch=_reduction_batch(reductions.reduce_sum), doc="sum over the named mapped axis")
 pmax_p = define_primitive(
     "pmax", family="collective", impl=_unbound_impl, abstract_eval=_same, dtypes=dt.REAL,
-    sample=_no_samples, batch=_reduction_batch("max"), doc="maximum over the named axis")
+    sample=_no_samples, batch=_reduction_batch(reductions.reduce_max),
+    doc="maximum over the named axis")
 pmin_p = define_primitive(
     "pmin", family="collective", impl=_unbound_impl, abstract_eval=_same, dtypes=dt.REAL,
-    sample=_no_samples, batch=_reduction_batch("min"), doc="minimum over the named axis")
+    sample=_no_samples, batch=_reduction_batch(reductions.reduce_min),
+    doc="minimum over the named axis")
 
 
 def psum(x: Any, axis_name: Any) -> Any:
@@ -151,7 +154,6 @@ def axis_size(axis_name: Any) -> int:
 def pmean(x: Any, axis_name: Any) -> Any:
     """Mean of ``x`` over the mapped axis ``axis_name``."""
     from functrans import tree_util
-    from functrans.primitives import elementwise
     n = axis_size(axis_name)
     total = psum(x, axis_name)
     return tree_util.tree_map(
@@ -172,7 +174,6 @@ def _all_gather_abstract(x: ShapedArray, *, axis_name: Any, axis: int, tiled: bo
 
 def _gather_along(axis_data: AxisData, x: Any, d: int | None, out_axis: int, tiled: bool
                   ) -> Any:
-    from functrans.primitives import structural
     if d is None:
         x, d = broadcast_batched(x, axis_data.size, 0), 0
     stacked = moveaxis(x, d, out_axis)
@@ -194,8 +195,6 @@ def _all_gather_rule(axis_data: AxisData, vals: list, dims: list, *, axis_name: 
 
 def _all_gather_transpose(ct: Any, x: Any, *, axis_name: Any, axis: int, tiled: bool,
                           axis_size: int) -> list[Any]:
-    if type(ct) is Zero:
-        return [Zero(tangent_aval(x.aval))]
     return [psum_scatter_p.bind(ct, axis_name=axis_name, scatter_dimension=axis, tiled=tiled,
                                 axis_size=axis_size)]
 
@@ -237,7 +236,6 @@ def _psum_scatter_rule(axis_data: AxisData, vals: list, dims: list, *, axis_name
     if not _for_this_axis(axis_data, axis_name):
         return psum_scatter_p.bind(x, axis_name=axis_name, scatter_dimension=scatter_dimension,
                                    tiled=tiled, axis_size=axis_size), d
-    from functrans.primitives import reductions, structural
     n = axis_data.size
     if d is None:
         x, d = broadcast_batched(x, n, 0), 0
@@ -253,8 +251,6 @@ def _psum_scatter_rule(axis_data: AxisData, vals: list, dims: list, *, axis_name
 
 def _psum_scatter_transpose(ct: Any, x: Any, *, axis_name: Any, scatter_dimension: int,
                             tiled: bool, axis_size: int) -> list[Any]:
-    if type(ct) is Zero:
-        return [Zero(tangent_aval(x.aval))]
     return [all_gather_p.bind(ct, axis_name=axis_name, axis=scatter_dimension, tiled=tiled,
                               axis_size=axis_size)]
 
@@ -298,7 +294,6 @@ def _all_to_all_rule(axis_data: AxisData, vals: list, dims: list, *, axis_name: 
     if not _for_this_axis(axis_data, axis_name):
         return all_to_all_p.bind(x, axis_name=axis_name, split_axis=split_axis,
                                  concat_axis=concat_axis, axis_size=axis_size), d
-    from functrans.primitives import structural
     if d is None:
         x, d = broadcast_batched(x, axis_data.size, 0), 0
     x = moveaxis(x, d, 0)  # (B_members, *example) with example[split_axis] == B
@@ -313,8 +308,6 @@ def _all_to_all_rule(axis_data: AxisData, vals: list, dims: list, *, axis_name: 
 
 def _all_to_all_transpose(ct: Any, x: Any, *, axis_name: Any, split_axis: int,
                           concat_axis: int, axis_size: int) -> list[Any]:
-    if type(ct) is Zero:
-        return [Zero(tangent_aval(x.aval))]
     return [all_to_all_p.bind(ct, axis_name=axis_name, split_axis=concat_axis,
                               concat_axis=split_axis, axis_size=axis_size)]
 
@@ -347,7 +340,6 @@ def _ppermute_rule(axis_data: AxisData, vals: list, dims: list, *, axis_name: An
     (x,), (d,) = vals, dims
     if not _for_this_axis(axis_data, axis_name):
         return ppermute_p.bind(x, axis_name=axis_name, perm=perm), d
-    from functrans.primitives import elementwise, indexing, structural
     n = axis_data.size
     if d is None:
         x, d = broadcast_batched(x, n, 0), 0
@@ -367,8 +359,6 @@ def _ppermute_rule(axis_data: AxisData, vals: list, dims: list, *, axis_name: An
 
 
 def _ppermute_transpose(ct: Any, x: Any, *, axis_name: Any, perm: tuple) -> list[Any]:
-    if type(ct) is Zero:
-        return [Zero(tangent_aval(x.aval))]
     return [ppermute_p.bind(ct, axis_name=axis_name, perm=tuple((d, s) for s, d in perm))]
 
 
@@ -401,7 +391,6 @@ def _axis_index_abstract(*, axis_name: Any) -> ShapedArray:
 
 def _axis_index_rule(axis_data: AxisData, vals: list, dims: list, *, axis_name: Any
                      ) -> tuple[Any, Any]:
-    from functrans.primitives import structural
     if not _for_this_axis(axis_data, axis_name):
         return axis_index_p.bind(axis_name=axis_name), None
     return structural.iota(dt.int32, axis_data.size), 0

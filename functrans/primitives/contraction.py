@@ -12,6 +12,7 @@ the cotangent with the other operand. vmap folds the batch into the dimension nu
 from __future__ import annotations
 
 import enum
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -25,7 +26,7 @@ from functrans.core import ShapedArray
 from functrans.errors import DtypeError, ShapeError
 from functrans.primitives import rules
 from functrans.primitives.ad_rules import (
-    Zero, cast_to, check_linear_in_one, is_undefined, jvp_partials, tangent_aval,
+    cast_to, check_linear_in_one, is_undefined, jvp_partials, tangent_aval,
 )
 from functrans.primitives.batch_rules import AxisData, shift_axis
 from functrans.primitives.reductions import normalize_axis
@@ -297,34 +298,45 @@ def _transpose_lhs(ct: Any, x_aval: ShapedArray, y: Any, dimension_numbers: Dime
     Unlike JAX, ``y`` goes first when that gives x's order directly (x's contracting
     dimensions before its free ones, as in the rhs of a matrix product): the cotangent of a
     weight matrix then needs no transpose, per example or not."""
-    (x_contract, y_contract), (x_batch, y_batch) = dimension_numbers
     y_aval = core.get_aval(y)
-    x_kept = _free(x_aval.ndim, x_contract, x_batch)
-    y_kept = _free(y_aval.ndim, y_contract, y_batch)
-    if swap_ans:
-        ans_batch, ans_y, _ = _ranges_like(x_batch, y_kept, x_kept)
-    else:
-        ans_batch, _, ans_y = _ranges_like(x_batch, x_kept, y_kept)
-    dims = ((ans_y, tuple(y_kept)), (ans_batch, tuple(y_batch)))
-    x_contract_by_y = [x_contract[i] for i in np.argsort(y_contract, kind="stable")]
+    y_first, dims, perm = _transpose_plan(dimension_numbers, x_aval.ndim, y_aval.ndim, swap_ans)
     # ct has the output's dtype (preferred_element_type); y has the operands'. Contract in the
     # wider of the two, as XLA would with mixed operands, and hand back x's dtype.
     compute = np.promote_types(core.get_aval(ct).dtype, y_aval.dtype)
     ct, y = cast_to(ct, compute), cast_to(y, compute)
+    if y_first:
+        out = dot_general_p.bind(y, ct, dimension_numbers=dims,
+                                 precision=None if precision is None else precision[::-1],
+                                 preferred_element_type=None)
+    else:
+        out = dot_general_p.bind(ct, y, dimension_numbers=dims, precision=precision,
+                                 preferred_element_type=None)
+    if perm is not None:
+        out = transpose_p.bind(out, permutation=perm)
+    return cast_to(out, x_aval.dtype)
+
+
+@functools.lru_cache(maxsize=512)
+def _transpose_plan(dimension_numbers: DimensionNumbers, x_ndim: int, y_ndim: int,
+                    swap_ans: bool) -> tuple[bool, DimensionNumbers, tuple[int, ...] | None]:
+    """How ``_transpose_lhs`` contracts (a pure function of the dimension numbers and ranks,
+    so computed once per shape of problem): whether ``y`` goes first, the dimension numbers,
+    and the permutation that puts the result in x's order (None: already in order)."""
+    (x_contract, y_contract), (x_batch, y_batch) = dimension_numbers
+    x_kept = _free(x_ndim, x_contract, x_batch)
+    y_kept = _free(y_ndim, y_contract, y_batch)
+    if swap_ans:
+        ans_batch, ans_y, _ = _ranges_like(x_batch, y_kept, x_kept)
+    else:
+        ans_batch, _, ans_y = _ranges_like(x_batch, x_kept, y_kept)
+    x_contract_by_y = [x_contract[i] for i in np.argsort(y_contract, kind="stable")]
     unsorted_axes = list(x_batch) + x_kept + x_contract_by_y
     y_first_axes = list(x_batch) + x_contract_by_y + x_kept
     if unsorted_axes != sorted(unsorted_axes) and y_first_axes == sorted(y_first_axes):
-        out = dot_general_p.bind(y, ct, dimension_numbers=((dims[0][1], dims[0][0]),
-                                                           (dims[1][1], dims[1][0])),
-                                 precision=None if precision is None else precision[::-1],
-                                 preferred_element_type=None)
-        return cast_to(out, x_aval.dtype)
-    out = dot_general_p.bind(ct, y, dimension_numbers=dims, precision=precision,
-                             preferred_element_type=None)
+        return True, ((tuple(y_kept), ans_y), (tuple(y_batch), ans_batch)), None
     perm = tuple(np.argsort(unsorted_axes).tolist())
-    if perm != tuple(range(len(perm))):
-        out = transpose_p.bind(out, permutation=perm)
-    return cast_to(out, x_aval.dtype)
+    return (False, ((ans_y, tuple(y_kept)), (ans_batch, tuple(y_batch))),
+            None if perm == tuple(range(len(perm))) else perm)
 
 
 def _dot_general_transpose(ct: Any, lhs: Any, rhs: Any, *,
@@ -333,13 +345,9 @@ def _dot_general_transpose(ct: Any, lhs: Any, rhs: Any, *,
                            preferred_element_type: np.dtype | None = None) -> list[Any]:
     check_linear_in_one("dot_general", (lhs, rhs))
     if is_undefined(lhs):
-        aval = tangent_aval(lhs.aval)
-        if type(ct) is Zero:
-            return [Zero(aval), None]
-        return [_transpose_lhs(ct, aval, rhs, dimension_numbers, precision), None]
+        return [_transpose_lhs(ct, tangent_aval(lhs.aval), rhs, dimension_numbers, precision),
+                None]
     aval = tangent_aval(rhs.aval)
-    if type(ct) is Zero:
-        return [None, Zero(aval)]
     (lc, rc), (lb, rb) = dimension_numbers
     swapped = ((rc, lc), (rb, lb))
     swapped_precision = None if precision is None else precision[::-1]

@@ -265,29 +265,6 @@ def _check_spec(spec: Any, ndim: int, what: str, dnums: Any) -> tuple[int, ...]:
     return spec
 
 
-def _check_int_tuple(value: Any, n: int, what: str, minimum: int) -> tuple[int, ...]:
-    if not (isinstance(value, tuple) and all(type(v) is int for v in value)):
-        raise TypeError(f"{_NAME}: {what} must be a tuple of ints, got {value!r}")
-    if len(value) != n:
-        raise ShapeError(f"{_NAME}: {what}={value} must have one entry per spatial dimension "
-                         f"({n})")
-    if any(v < minimum for v in value):
-        raise ValueError(f"{_NAME}: {what}={value} must be >= {minimum} everywhere")
-    return value
-
-
-def _check_padding(padding: Any, n: int) -> tuple[tuple[int, int], ...]:
-    if not (isinstance(padding, tuple) and all(
-            isinstance(p, tuple) and len(p) == 2 and all(type(v) is int for v in p)
-            for p in padding)):
-        raise TypeError(f"{_NAME}: padding must be a tuple of (low, high) int pairs, got "
-                        f"{padding!r}")
-    if len(padding) != n:
-        raise ShapeError(f"{_NAME}: padding={padding} must have one (low, high) pair per "
-                         f"spatial dimension ({n})")
-    return padding
-
-
 def _conv_rule(lhs: ShapedArray, rhs: ShapedArray, *, window_strides: tuple[int, ...],
                padding: tuple[tuple[int, int], ...], lhs_dilation: tuple[int, ...],
                rhs_dilation: tuple[int, ...], dimension_numbers: ConvDimensionNumbers,
@@ -308,10 +285,11 @@ def _conv_rule(lhs: ShapedArray, rhs: ShapedArray, *, window_strides: tuple[int,
         _check_spec(s, lhs.ndim, w, dimension_numbers)
         for s, w in zip(dimension_numbers, ("lhs_spec", "rhs_spec", "out_spec"), strict=True))
     nsp = lhs.ndim - 2
-    _check_int_tuple(window_strides, nsp, "window_strides", 1)
-    _check_int_tuple(lhs_dilation, nsp, "lhs_dilation", 1)
-    _check_int_tuple(rhs_dilation, nsp, "rhs_dilation", 1)
-    _check_padding(padding, nsp)
+    for what, value in (("window_strides", window_strides), ("lhs_dilation", lhs_dilation),
+                        ("rhs_dilation", rhs_dilation)):
+        rules.check_window_ints("conv_general_dilated", what, value, nsp,
+                                f"spatial dimension ({nsp})", 1)
+    rules.check_padding("conv_general_dilated", padding, nsp, f"spatial dimension ({nsp})")
     for what, count in (("feature_group_count", feature_group_count),
                         ("batch_group_count", batch_group_count)):
         if type(count) is not int or count < 1:
@@ -562,13 +540,8 @@ def _conv_transpose_rule(ct: Any, lhs: Any, rhs: Any, *, preferred_element_type:
                          **params: Any) -> list[Any]:
     check_linear_in_one("conv_general_dilated", (lhs, rhs))
     if is_undefined(lhs):
-        aval = tangent_aval(lhs.aval)
-        if type(ct) is Zero:
-            return [Zero(aval), None]
-        return [_transpose_lhs(ct, aval, rhs, **params), None]
+        return [_transpose_lhs(ct, tangent_aval(lhs.aval), rhs, **params), None]
     aval = tangent_aval(rhs.aval)
-    if type(ct) is Zero:
-        return [None, Zero(aval)]
     return [None, _transpose_rhs(ct, lhs, aval, **params)]
 
 
@@ -661,15 +634,14 @@ conv_general_dilated_p = define_primitive(
 # --- wrappers -----------------------------------------------------------------------------------
 
 
-def _int_tuple(value: Any, n: int, what: str) -> tuple[int, ...]:
+def _int_tuple(value: Any, n: int, what: str, name: str = "conv_general_dilated"
+               ) -> tuple[int, ...]:
+    """Strides and dilations: None means all ones, one int applies to every dimension."""
     if value is None:
         return (1,) * n
     if isinstance(value, (int, np.integer)):
         return (int(value),) * n
-    try:
-        return tuple(operator.index(v) for v in value)
-    except TypeError:
-        raise TypeError(f"{_NAME}: {what} must be a sequence of ints, got {value!r}") from None
+    return rules.int_tuple(name, what, value)
 
 
 def _canonical_precision(precision: Any) -> Any:
@@ -709,11 +681,7 @@ def conv_general_dilated(lhs: Any, rhs: Any, window_strides: Sequence[int], padd
                                                            strict=False)]
         pads = tuple(padtype_to_pads(in_sp, k_sp, strides, padding))
     else:
-        try:
-            pads = tuple((operator.index(lo), operator.index(hi)) for lo, hi in padding)
-        except (TypeError, ValueError):
-            raise TypeError(f"{_NAME}: padding must be 'SAME', 'VALID', 'SAME_LOWER' or a "
-                            f"sequence of (low, high) int pairs, got {padding!r}") from None
+        pads = rules.int_pairs("conv_general_dilated", padding, "'SAME', 'VALID', 'SAME_LOWER'")
     preferred = (None if preferred_element_type is None
                  else dt.canonicalize(preferred_element_type))
     return conv_general_dilated_p.bind(
@@ -781,9 +749,9 @@ def conv_transpose(lhs: Any, rhs: Any, strides: Sequence[int], padding: Any,
     dn = conv_dimension_numbers(la.shape, ra.shape, dimension_numbers)
     k_sdims = [ra.shape[d] for d in dn.rhs_spec[2:]]
     nsp = ndim - 2
-    strides = _int_tuple(strides, nsp, "strides")
+    strides = _int_tuple(strides, nsp, "strides", "conv_transpose")
     if isinstance(padding, str):
-        rd = _int_tuple(rhs_dilation, nsp, "rhs_dilation")
+        rd = _int_tuple(rhs_dilation, nsp, "rhs_dilation", "conv_transpose")
         pads: Any = [_conv_transpose_padding(dilate_dim(k, r), s, padding)
                      for k, r, s in zip(k_sdims, rd, strides, strict=True)]
     else:

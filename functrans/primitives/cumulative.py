@@ -19,13 +19,12 @@ from functrans import core
 from functrans import dtypes as dt
 from functrans.fpstate import quietly
 from functrans.core import ShapedArray
-from functrans.errors import ShapeError
 from functrans.primitives import rules
-from functrans.primitives.ad_rules import JVPRule, Zero, jvp_linear, tangent_aval
+from functrans.primitives.ad_rules import JVPRule, Zero, jvp_linear, zeros_like_aval
 from functrans.primitives.batch_rules import AxisData, BatchRule, shift_axis
 from functrans.primitives.elementwise import (
-    abs_, add, bitwise_or, convert_element_type, div, exp, ge, le, log1p, logistic, max_, min_,
-    mul, ne, neg, select_n, sub,
+    _mask, _named, abs_, add, bitwise_or, div, exp, ge, le, log1p, logistic, max_, min_, mul, ne,
+    neg, select_n, sub,
 )
 from functrans.primitives.reductions import normalize_axis
 from functrans.primitives.registry import Example, Primitive, define_primitive
@@ -58,12 +57,7 @@ def _cumulative_rule(name: str, dtypes: tuple) -> Callable:
 
     def abstract_eval(operand: ShapedArray, *, axis: int, reverse: bool) -> ShapedArray:
         rules.check_dtype(name, operand, allowed)
-        if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
-            raise TypeError(f"functrans.lax.{name}: axis must be an int, got {axis!r}")
-        if not 0 <= axis < operand.ndim:
-            raise ShapeError(f"functrans.lax.{name}: axis {axis} is out of range for "
-                             f"{operand.str_short()} (rank {operand.ndim}); a cumulative "
-                             f"operation needs an operand of rank >= 1")
+        rules.check_axis(name, "axis", axis, operand)
         if not isinstance(reverse, (bool, np.bool_)):
             raise TypeError(f"functrans.lax.{name}: reverse must be a bool, got {reverse!r}")
         return operand
@@ -121,10 +115,6 @@ def _scan(combine: Callable, elems: list[Any], axis: int, reverse: bool) -> list
     return elems
 
 
-def _mask(pred: Any, like: Any) -> Any:
-    return convert_element_type(pred, core.get_aval(like).dtype)
-
-
 def _combine_prod(a: list[Any], b: list[Any]) -> list[Any]:
     # (product, its tangent): the product rule, with no division, so zeros are exact.
     (pa, ta), (pb, tb) = a, b
@@ -153,7 +143,7 @@ def _combine_logsumexp(a: list[Any], b: list[Any]) -> list[Any]:
     d = sub(ya, yb)
     undefined = ne(d, d)
     aval = core.get_aval(d)
-    d = select_n(undefined, d, broadcast_in_dim(np.zeros((), aval.dtype), aval.shape, ()))
+    d = select_n(undefined, d, zeros_like_aval(aval))
     y = select_n(undefined, add(max_(ya, yb), log1p(exp(neg(abs_(d))))), add(ya, yb))
     return [y, add(mul(ta, logistic(d)), mul(tb, logistic(neg(d))))]
 
@@ -198,8 +188,6 @@ def _scan_jvp(tangent: Callable) -> JVPRule:
 
 def _cumsum_transpose(ct: Any, operand: Any, *, axis: int, reverse: bool) -> list[Any]:
     # Output i sums the inputs up to i, so input j receives the cotangents from j onwards.
-    if type(ct) is Zero:
-        return [Zero(tangent_aval(operand.aval))]
     return [cumsum_p.bind(ct, axis=axis, reverse=not reverse)]
 
 
@@ -233,10 +221,8 @@ def _cumulative(name: str, ufunc: np.ufunc, dtypes: tuple, doc: str, **rule_slot
         ndim = core.get_aval(operand).ndim
         return prim.bind(operand, axis=normalize_axis(axis, ndim), reverse=bool(reverse))
 
-    wrapper.__name__ = wrapper.__qualname__ = name
-    wrapper.__doc__ = (f"Running {doc} of ``operand`` along ``axis`` (from the end when "
-                       f"``reverse``); same shape and dtype as the operand.")
-    return prim, wrapper
+    return prim, _named(wrapper, name, f"Running {doc} of ``operand`` along ``axis`` (from "
+                        f"the end when ``reverse``); same shape and dtype as the operand.")
 
 
 cumsum_p, cumsum = _cumulative("cumsum", np.add, dt.NUMERIC, "sum (integers wrap around)",

@@ -21,9 +21,9 @@ from functrans.errors import DtypeError, ShapeError
 from functrans.fpstate import quietly
 from functrans.primitives import rules, special
 from functrans.primitives.ad_rules import (
-    MaskedCotangent, Zero, broadcast_to_aval, check_linear_in_one, handles_masks, is_undefined,
-    jvp_linear, jvp_partials, jvp_zero, masked_result, tangent_aval, transpose_elementwise,
-    transpose_linear, unbroadcast, unmask, zeros_like_aval,
+    JVPRule, MaskedCotangent, Zero, broadcast_to_aval, check_linear_in_one, handles_masks,
+    is_undefined, jvp_linear, jvp_partials, jvp_zero, masked_result, tangent_aval,
+    transpose_elementwise, transpose_linear, unbroadcast, unmask, zeros_like_aval,
 )
 from functrans.primitives.batch_rules import batch_elementwise, batch_unary
 from functrans.primitives.registry import Example, Primitive, define_primitive
@@ -85,7 +85,10 @@ _SCALARS = (bool, int, float, complex)
 
 def coerce_scalars(*args: Any) -> list[Any]:
     """``lax`` accepts Python scalars beside arrays: give them the arrays' dtype."""
-    if not any(type(a) in _SCALARS for a in args):
+    for a in args:  # (a loop, not any(genexpr): this runs for every lax elementwise call)
+        if type(a) in _SCALARS:
+            break
+    else:
         return list(args)
     strong = [core.get_aval(a) for a in args if type(a) not in _SCALARS]
     if strong:
@@ -182,11 +185,7 @@ def _bilinear_transpose(name: str, lhs: Callable, rhs: Callable) -> Callable:
     def rule(ct: Any, x: Any, y: Any) -> list[Any]:
         check_linear_in_one(name, (x, y))
         if is_undefined(x):
-            if type(ct) is Zero:
-                return [Zero(tangent_aval(x.aval)), None]
             return [masked_result(ct, lhs(unmask(ct), y), x.aval), None]
-        if type(ct) is Zero:
-            return [None, Zero(tangent_aval(y.aval))]
         return [None, masked_result(ct, rhs(x, unmask(ct)), y.aval)]
 
     return handles_masks(rule)
@@ -569,13 +568,19 @@ def _select_n_sample(dtype: np.dtype) -> list[Example]:
     return out
 
 
-def _select_n_jvp(prim: Primitive, primals: list, tangents: list) -> tuple[Any, Any]:
-    which, *cases = primals
-    ans = prim.bind(which, *cases)
-    case_tangents = tangents[1:]
-    if all(type(t) is Zero for t in case_tangents):
-        return ans, Zero(tangent_aval(core.get_aval(ans)))
-    return ans, prim.bind(which, *map(_instantiate_like_ans(ans), case_tangents))
+def _select_n_jvp() -> JVPRule:
+    def build(prim: Primitive) -> Callable:
+        def rule(primals: list, tangents: list) -> tuple[Any, Any]:
+            which, *cases = primals
+            ans = prim.bind(which, *cases)
+            case_tangents = tangents[1:]
+            if all(type(t) is Zero for t in case_tangents):
+                return ans, Zero(tangent_aval(core.get_aval(ans)))
+            return ans, prim.bind(which, *map(_instantiate_like_ans(ans), case_tangents))
+
+        return rule
+
+    return JVPRule(build)
 
 
 def _instantiate_like_ans(ans: Any) -> Callable:
@@ -599,9 +604,6 @@ def _select_transpose(safe: bool) -> Callable:
         for i, c in enumerate(cases):
             if not is_undefined(c):
                 out.append(None)
-                continue
-            if type(ct) is Zero:
-                out.append(Zero(tangent_aval(c.aval)))
                 continue
             value = unmask(ct)
             zeros = zeros_like_aval(core.get_aval(value))
@@ -634,7 +636,7 @@ select_n_p = define_primitive(
     "select_n", family="select", impl=_select_n_impl, abstract_eval=_select_n_rule, dtypes=ALL,
     sample=_select_n_sample, batch=batch_elementwise(scalar_ok=lambda i: i == 0),
     doc="cases[which]: pick elementwise among the cases",
-    jvp=lambda primals, tangents: _select_n_jvp(select_n_p, primals, tangents),
+    jvp=_select_n_jvp(),
     transpose=_select_transpose(safe=False), linear_in=(1, 2))
 
 safe_select_n_p = define_primitive(
@@ -642,7 +644,7 @@ safe_select_n_p = define_primitive(
     dtypes=ALL, sample=_select_n_sample,
     batch=batch_elementwise(scalar_ok=lambda i: i == 0),
     doc="select_n whose reverse-mode derivative never carries NaN/inf from unselected cases",
-    jvp=lambda primals, tangents: _select_n_jvp(safe_select_n_p, primals, tangents),
+    jvp=_select_n_jvp(),
     transpose=_select_transpose(safe=True), linear_in=(1, 2))
 
 
@@ -751,8 +753,6 @@ def _convert_jvp(primals: list, tangents: list, new_dtype: np.dtype,
 @handles_masks
 def _convert_transpose(ct: Any, x: Any, new_dtype: np.dtype, weak_type: bool = False
                        ) -> list[Any]:
-    if type(ct) is Zero:
-        return [Zero(tangent_aval(x.aval))]
     out = convert_element_type_p.bind(unmask(ct), new_dtype=x.aval.dtype, weak_type=False)
     return [masked_result(ct, out, x.aval)]
 

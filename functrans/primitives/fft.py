@@ -24,8 +24,8 @@ from functrans import dtypes as dt
 from functrans.core import ShapedArray
 from functrans.errors import ShapeError
 from functrans.primitives import rules
-from functrans.primitives.ad_rules import Zero, is_undefined, jvp_linear, tangent_aval
-from functrans.primitives.batch_rules import AxisData, moveaxis
+from functrans.primitives.ad_rules import is_undefined, jvp_linear
+from functrans.primitives.batch_rules import batch_leading
 from functrans.primitives.elementwise import conj, mul, real
 from functrans.primitives.registry import Example, define_primitive
 from functrans.primitives.slicing import pad
@@ -53,21 +53,14 @@ _COMPLEX_IN = frozenset((dt.complex64, dt.complex128))
 _DTYPES = (dt.float32, dt.float64, dt.complex64, dt.complex128)
 
 
-def _complex_of(dtype: np.dtype) -> np.dtype:
-    return dt.complex128 if dtype in (dt.float64, dt.complex128) else dt.complex64
-
-
-def _real_of(dtype: np.dtype) -> np.dtype:
-    return dt.float64 if dtype in (dt.float64, dt.complex128) else dt.float32
-
-
 # --- impl and abstract evaluation ---------------------------------------------------------------
 
 
 def _fft_impl(x: np.ndarray, *, fft_type: FftType, fft_lengths: tuple[int, ...]) -> np.ndarray:
     d = len(fft_lengths)
     axes = tuple(range(x.ndim - d, x.ndim))
-    out_dtype = _real_of(x.dtype) if fft_type == FftType.IRFFT else _complex_of(x.dtype)
+    out_dtype = (rules.real_dtype(x.dtype) if fft_type == FftType.IRFFT
+                 else rules.complex_dtype(x.dtype))
     out_shape = _out_shape(x.shape, fft_type, fft_lengths)
     if 0 in fft_lengths or 0 in x.shape:
         # numpy.fft refuses zero-length transforms; the transform of nothing is zero.
@@ -122,7 +115,7 @@ def _fft_rule(x: ShapedArray, *, fft_type: FftType, fft_lengths: tuple[int, ...]
     shape = _out_shape(x.shape, fft_type, fft_lengths)
     if fft_type in (FftType.FFT, FftType.IFFT):
         return ShapedArray(shape, x.dtype, x.weak_type)
-    dtype = _complex_of(x.dtype) if fft_type == FftType.RFFT else _real_of(x.dtype)
+    dtype = rules.complex_dtype(x.dtype) if fft_type == FftType.RFFT else rules.real_dtype(x.dtype)
     return ShapedArray(shape, dtype, False)
 
 
@@ -168,8 +161,6 @@ def _fft_transpose(ct: Any, x: Any, *, fft_type: FftType, fft_lengths: tuple[int
                    ) -> list[Any]:
     if not is_undefined(x):
         raise ValueError("functrans: fft transposed with a defined operand")
-    if type(ct) is Zero:
-        return [Zero(tangent_aval(x.aval))]
     if fft_type in (FftType.FFT, FftType.IFFT):
         # The DFT matrix exp(-2 pi i j k / n) is symmetric, so (under the unconjugated pairing)
         # each transform is its own transpose.
@@ -194,20 +185,10 @@ def _fft_transpose(ct: Any, x: Any, *, fft_type: FftType, fft_lengths: tuple[int
 # --- batching rule ------------------------------------------------------------------------------
 
 
-def _fft_batch(axis: AxisData, vals: Sequence[Any], dims: Sequence[int | None], *,
-               fft_type: FftType, fft_lengths: tuple[int, ...]) -> tuple[Any, int]:
-    (x,), (bdim,) = vals, dims
-    ndim = core.get_aval(x).ndim
-    # The transform acts on the trailing dimensions: a batch dimension before them stays put.
-    if bdim >= ndim - len(fft_lengths):
-        x, bdim = moveaxis(x, bdim, 0), 0
-    return fft_p.bind(x, fft_type=fft_type, fft_lengths=fft_lengths), bdim
-
-
 fft_p = define_primitive(
     "fft", family="fft", impl=_fft_impl, abstract_eval=_fft_rule, dtypes=_DTYPES,
     sample=_fft_sample, jvp=jvp_linear(), transpose=_fft_transpose, linear_in=(0,),
-    batch=_fft_batch,
+    batch=batch_leading(lambda fft_type, fft_lengths: len(fft_lengths)),
     doc="FFT/IFFT/RFFT/IRFFT over the trailing len(fft_lengths) dimensions")
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import enum
 import math
-import operator
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -31,7 +30,7 @@ from functrans.primitives.batch_rules import (
     AxisData, BatchRule, broadcast_batched, moveaxis, per_example_ndim, shape_of,
 )
 from functrans.primitives.elementwise import (
-    add, coerce_scalars, convert_element_type, div, eq, max_, mul, select_n,
+    _named, add, coerce_scalars, convert_element_type, div, eq, max_, mul, select_n,
 )
 from functrans.primitives.registry import Example, Primitive, define_primitive
 from functrans.primitives.structural import broadcast_in_dim, iota, reshape
@@ -255,14 +254,6 @@ def _window_dims(rank: int, *excluded: tuple[int, ...]) -> list[int]:
 # --- wrapper helpers ----------------------------------------------------------------------------
 
 
-def _ints(name: str, field: str, values: Any) -> tuple[int, ...]:
-    try:
-        return tuple(operator.index(v) for v in values)
-    except TypeError:
-        raise TypeError(f"functrans.lax.{name}: {field} must be a sequence of ints, got "
-                        f"{values!r}") from None
-
-
 def _normalize_dnums(name: str, dnums: Any, cls: type) -> Any:
     """Accept the NamedTuple (ours or any with the same fields, e.g. JAX's) or a dict."""
     if isinstance(dnums, dict):
@@ -274,7 +265,7 @@ def _normalize_dnums(name: str, dnums: Any, cls: type) -> Any:
     if getattr(dnums, "_fields", None) != cls._fields:
         raise TypeError(f"functrans.lax.{name}: dimension_numbers must be a "
                         f"functrans.lax.{cls.__name__}, got {dnums!r}")
-    return cls(*(_ints(name, f"dimension_numbers.{f}", v)
+    return cls(*(rules.int_tuple(name, f"dimension_numbers.{f}", v)
                  for f, v in zip(cls._fields, dnums, strict=True)))
 
 
@@ -760,8 +751,6 @@ def _gather_transpose(ct: Any, operand: Any, start_indices: Any, *,
     zeros). Only the linear gathers that the jvp binds (fill value 0) are transposed."""
     _not_linear_in_indices("gather", start_indices)
     aval = tangent_aval(operand.aval)
-    if type(ct) is Zero:
-        return [Zero(aval), None]
     # A PROMISE_IN_BOUNDS gather clamps out-of-bounds windows (the impl does what XLA does)
     # but a PROMISE_IN_BOUNDS scatter drops them, so transpose it as a clamping gather. JAX
     # keeps the mode and so drops the cotangent of out-of-bounds windows.
@@ -811,7 +800,7 @@ def gather(operand: Any, start_indices: Any, dimension_numbers: GatherDimensionN
     return gather_p.bind(
         operand, _indices_array(start_indices),
         dimension_numbers=_normalize_dnums("gather", dimension_numbers, GatherDimensionNumbers),
-        slice_sizes=_ints("gather", "slice_sizes", slice_sizes),
+        slice_sizes=rules.int_tuple("gather", "slice_sizes", slice_sizes),
         indices_are_sorted=bool(indices_are_sorted), unique_indices=bool(unique_indices),
         mode=parsed, fill_value=fill)
 
@@ -979,13 +968,6 @@ def _scatter_sample(dtype: np.dtype) -> list[Example]:
     ]
 
 
-def _named(fn: Callable, name: str, doc: str) -> Callable:
-    fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = doc
-    fn.__module__ = "functrans.lax"
-    return fn
-
-
 _SCATTER_DOC = """XLA's Scatter where {what}, with ``jax.lax.{name}``'s signature and semantics.
 
     For every index vector in ``scatter_indices`` (its last dimension), the matching window of
@@ -1049,13 +1031,9 @@ def _scatter_add_transpose(ct: Any, operand: Any, indices: Any, updates: Any, **
     """The operand's cotangent is ``ct``; each update's is ``ct`` where it was added, and 0
     for updates the scatter drops."""
     _not_linear_in_indices("scatter_add", indices)
-    ct_operand = ct_updates = None
-    if is_undefined(operand):
-        ct_operand = Zero(tangent_aval(operand.aval)) if type(ct) is Zero else ct
-    if is_undefined(updates):
-        ct_updates = (Zero(tangent_aval(updates.aval)) if type(ct) is Zero else
-                      _gather_updates(ct, indices, updates.aval.shape, 0, **params))
-    return [ct_operand, None, ct_updates]
+    ct_updates = (_gather_updates(ct, indices, updates.aval.shape, 0, **params)
+                  if is_undefined(updates) else None)
+    return [ct if is_undefined(operand) else None, None, ct_updates]
 
 
 def _scatter_jvp(primals: list, tangents: list, **params: Any) -> tuple[Any, Any]:
@@ -1094,9 +1072,6 @@ def _scatter_transpose(ct: Any, operand: Any, indices: Any, updates: Any, **para
     or updates argument is 0 in a linear program (an instantiated symbolic zero)."""
     _not_linear_in_indices("scatter", indices)
     op_aval, up_aval = aval_of(operand), aval_of(updates)
-    if type(ct) is Zero:
-        return [Zero(tangent_aval(op_aval)) if is_undefined(operand) else None, None,
-                Zero(tangent_aval(up_aval)) if is_undefined(updates) else None]
     survived, won = _scatter_winners(op_aval.shape, indices, up_aval.shape, **params)
     ct_operand = ct_updates = None
     if is_undefined(operand):
@@ -1156,8 +1131,6 @@ def _scatter_mul_transpose(ct: Any, operand: Any, indices: Any, updates: Any, **
     if is_undefined(updates):
         raise ValueError("functrans: transpose of scatter_mul with respect to its updates; it "
                          "is linear in its operand only")
-    if type(ct) is Zero:
-        return [Zero(tangent_aval(operand.aval)), None, None]
     return [scatter_mul_p.bind(ct, indices, updates, **params), None, None]
 
 

@@ -25,8 +25,11 @@ from functrans.errors import DtypeError, ShapeError
 from functrans.primitives import rules
 from functrans.primitives.ad_rules import (
     Zero, cast_to, is_undefined, jvp_partials, jvp_zero, tangent_aval, transpose_linear,
+    zeros_like_aval,
 )
-from functrans.primitives.batch_rules import AxisData, broadcast_batched, moveaxis, shape_of
+from functrans.primitives.batch_rules import (
+    AxisData, batch_leading, broadcast_batched, moveaxis, shape_of,
+)
 from functrans.primitives.contraction import dot_general
 from functrans.primitives.elementwise import (
     abs_, add, conj, convert_element_type, div, eq, imag, mul, neg, real, select_n, sub,
@@ -185,14 +188,9 @@ def _const(value: np.ndarray, like: Any) -> Any:
     return broadcast_in_dim(np.asarray(value, _aval(like).dtype), shape, (nd - 2, nd - 1))
 
 
-def _zeros(like: Any) -> Any:
-    a = _aval(like)
-    return broadcast_in_dim(np.zeros((), a.dtype), a.shape, ())
-
-
 def _where_mask(mask: np.ndarray, x: Any) -> Any:
     """``x`` where the constant ``mask`` is True, 0 elsewhere (linear in ``x``, NaN-safe)."""
-    return select_n(_mask(mask, _aval(x).shape), _zeros(x), x)
+    return select_n(_mask(mask, _aval(x).shape), zeros_like_aval(_aval(x)), x)
 
 
 def _tril(x: Any, k: int = 0) -> Any:
@@ -284,8 +282,8 @@ def _gauge_correction(v: Any, dv: Any) -> tuple[Any, Any]:
     idx = argmax(abs_(v), nd - 2, np.int32)
     onehot = eq(broadcasted_iota(np.int32, shape, nd - 2),
                 broadcast_in_dim(idx, shape, tuple(range(nd - 2)) + (nd - 1,)))
-    pick = reduce_sum(select_n(onehot, _zeros(dv), dv), (nd - 2,))
-    pivot = real(reduce_sum(select_n(onehot, _zeros(v), v), (nd - 2,)))
+    pick = reduce_sum(select_n(onehot, zeros_like_aval(_aval(dv)), dv), (nd - 2,))
+    pivot = real(reduce_sum(select_n(onehot, zeros_like_aval(_aval(v)), v), (nd - 2,)))
     theta = div(imag(pick), pivot)
     i_v = mul(v, np.asarray(1j, _aval(v).dtype))
     return theta, sub(dv, mul(i_v, _along(cast_to(theta, _aval(v).dtype), shape, -1)))
@@ -295,26 +293,6 @@ def _rotate(u: Any, du: Any, theta: Any) -> Any:
     """``du - i theta u``: the same phase motion applied to the partner vectors."""
     i_u = mul(u, np.asarray(1j, _aval(u).dtype))
     return sub(du, mul(i_u, _along(cast_to(theta, _aval(u).dtype), _aval(u).shape, -1)))
-
-
-# --- batching -----------------------------------------------------------------------------------
-
-
-def _batch_matrix_op(prim_ref: Callable[[], Any], n_trailing: int = 2) -> Callable:
-    """Batching rule of a one-operand primitive that maps over leading dimensions: the batch
-    dimension stays where it is unless it sits among the ``n_trailing`` core axes, and every
-    result has it at the same position."""
-
-    def rule(axis: AxisData, vals: Sequence[Any], dims: Sequence[int | None], **params: Any
-             ) -> tuple[Any, Any]:
-        (x,), (d,) = vals, dims
-        if d >= len(shape_of(x)) - n_trailing:
-            x, d = moveaxis(x, d, 0), 0
-        prim = prim_ref()
-        out = prim.bind(x, **params)
-        return out, ([d] * len(out) if prim.multiple_results else d)
-
-    return rule
 
 
 # --- sample matrices ----------------------------------------------------------------------------
@@ -408,7 +386,7 @@ def _cholesky_jvp(primals: list, tangents: list) -> tuple[Any, Any]:
 cholesky_p = define_primitive(
     "cholesky", family="linalg", impl=_cholesky_impl, abstract_eval=_cholesky_rule,
     dtypes=DTYPES, sample=_cholesky_sample, jvp=_cholesky_jvp,
-    batch=_batch_matrix_op(lambda: cholesky_p),
+    batch=batch_leading(),
     doc="lower Cholesky factor L (A = L L^H) from A's lower triangle; NaN if not positive "
         "definite")
 
@@ -729,7 +707,7 @@ def _lu_jvp(primals: list, tangents: list) -> tuple[list, list]:
 lu_p = define_primitive(
     "lu", family="linalg", impl=_lu_impl, abstract_eval=_lu_rule, dtypes=DTYPES,
     sample=_lu_sample, multiple_results=True, jvp=_lu_jvp,
-    batch=_batch_matrix_op(lambda: lu_p),
+    batch=batch_leading(),
     doc="LU with partial pivoting: (lu, pivots, permutation), a[permutation] = L U")
 
 
@@ -793,7 +771,7 @@ def _pivots_sample(dtype: np.dtype) -> list[Example]:
 lu_pivots_to_permutation_p = define_primitive(
     "lu_pivots_to_permutation", family="linalg", impl=_pivots_impl,
     abstract_eval=_pivots_rule, dtypes=(dt.int32,), sample=_pivots_sample, jvp=jvp_zero(),
-    batch=_batch_matrix_op(lambda: lu_pivots_to_permutation_p, n_trailing=1),
+    batch=batch_leading(1),
     doc="the row permutation that LAPACK-style pivots (sequential swaps) produce")
 
 
@@ -893,7 +871,7 @@ def _qr_jvp(primals: list, tangents: list, *, full_matrices: bool) -> tuple[list
 qr_p = define_primitive(
     "qr", family="linalg", impl=_qr_impl, abstract_eval=_qr_rule, dtypes=DTYPES,
     sample=_qr_sample, multiple_results=True, jvp=_qr_jvp,
-    batch=_batch_matrix_op(lambda: qr_p),
+    batch=batch_leading(),
     doc="QR decomposition (Householder): q unitary columns, r upper triangular")
 
 
@@ -992,7 +970,7 @@ def _eigh_jvp(primals: list, tangents: list, *, lower: bool, sort_eigenvalues: b
 eigh_p = define_primitive(
     "eigh", family="linalg", impl=_eigh_impl, abstract_eval=_eigh_rule, dtypes=DTYPES,
     sample=_eigh_sample, multiple_results=True, jvp=_eigh_jvp,
-    batch=_batch_matrix_op(lambda: eigh_p),
+    batch=batch_leading(),
     doc="Hermitian eigendecomposition from one triangle: (v, w), w ascending")
 
 
@@ -1155,7 +1133,7 @@ def _svd_jvp(primals: list, tangents: list, *, full_matrices: bool, compute_uv: 
 svd_p = define_primitive(
     "svd", family="linalg", impl=_svd_impl, abstract_eval=_svd_rule, dtypes=DTYPES,
     sample=_svd_sample, multiple_results=True, jvp=_svd_jvp,
-    batch=_batch_matrix_op(lambda: svd_p),
+    batch=batch_leading(),
     doc="singular value decomposition: (s, u, vt) (or (s,)), s descending")
 
 

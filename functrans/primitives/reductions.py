@@ -26,7 +26,7 @@ from functrans.errors import DtypeError, ShapeError
 from functrans.primitives import rules
 from functrans.primitives.ad_rules import Zero, jvp_linear, jvp_partials, jvp_zero, tangent_aval
 from functrans.primitives.batch_rules import AxisData, BatchRule, batch_unary, shift_axis
-from functrans.primitives.elementwise import convert_element_type, div, eq, mul
+from functrans.primitives.elementwise import _named, convert_element_type, div, eq, mul
 from functrans.primitives.registry import Example, Primitive, define_primitive
 from functrans.primitives.slicing import pad
 from functrans.primitives.structural import broadcast_in_dim, reshape, transpose
@@ -168,8 +168,6 @@ def _kept_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...
 
 def _reduce_sum_transpose(ct: Any, operand: Any, *, axes: tuple[int, ...]) -> list[Any]:
     # Each operand element went into exactly one output element: broadcast the cotangent back.
-    if type(ct) is Zero:
-        return [Zero(tangent_aval(operand.aval))]
     if not axes:
         return [ct]
     shape = operand.aval.shape
@@ -273,10 +271,9 @@ def _reducer(name: str, impl: Callable, dtypes: tuple, doc: str, extremum: bool 
     def wrapper(operand: Any, axes: Any) -> Any:
         return prim.bind(operand, axes=normalize_axes(operand, axes))
 
-    wrapper.__name__ = wrapper.__qualname__ = name
-    wrapper.__doc__ = (f"Reduce ``operand`` over ``axes`` (a sequence of ints; negative ones "
-                       f"count from the end) by {doc}. The result keeps the operand's dtype.")
-    return prim, wrapper
+    return prim, _named(wrapper, name, f"Reduce ``operand`` over ``axes`` (a sequence of ints; "
+                        f"negative ones count from the end) by {doc}. The result keeps the "
+                        f"operand's dtype.")
 
 
 _NUMERIC, _ORDERED, _BITS = dt.NUMERIC, dt.REAL + dt.BOOL, dt.INTEGER + dt.BOOL

@@ -8,6 +8,7 @@ Imports ``core`` and ``errors`` only.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from functrans import dtypes as dt
 from functrans.core import ShapedArray
-from functrans.errors import DtypeError, ShapeError
+from functrans.errors import DtypeError, FunctransError, ShapeError
 from functrans.primitives.registry import Example
 
 # --- dtype and shape checks ---------------------------------------------------------------------
@@ -86,6 +87,69 @@ def canonical_axes(name: str, axes: Iterable[int], ndim: int, what: str = "axes"
     if len(set(axes)) != len(axes):
         raise ShapeError(f"functrans.lax.{name}: {what}={axes} has repeated axes")
     return axes
+
+
+def check_axis(name: str, what: str, axis: Any, aval: ShapedArray) -> None:
+    """Rule side: the one axis (already non-negative) that a sort or scan runs along."""
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise TypeError(f"functrans.lax.{name}: {what} must be an int, got {axis!r}")
+    if not 0 <= axis < aval.ndim:
+        raise ShapeError(f"functrans.lax.{name}: {what} {axis} is out of range for "
+                         f"{aval.str_short()} (rank {aval.ndim}); {name} needs an operand of "
+                         f"rank >= 1")
+
+
+def check_window_ints(name: str, what: str, value: Any, n: int, per: str, minimum: int
+                      ) -> tuple[int, ...]:
+    """Rule side: a tuple of ``n`` ints >= ``minimum``, one per ``per`` (e.g. "spatial
+    dimension (2)"): window sizes, strides and dilations of windowed reductions and
+    convolutions."""
+    if not (isinstance(value, tuple) and all(type(v) is int for v in value)):
+        raise TypeError(f"functrans.lax.{name}: {what} must be a tuple of ints, got {value!r}")
+    if len(value) != n:
+        raise ShapeError(f"functrans.lax.{name}: {what}={value} must have one entry per "
+                         f"{per}")
+    if any(v < minimum for v in value):
+        raise ValueError(f"functrans.lax.{name}: {what}={value} must be >= {minimum} "
+                         f"everywhere")
+    return value
+
+
+def check_padding(name: str, padding: Any, n: int, per: str) -> tuple[tuple[int, int], ...]:
+    """Rule side: ``n`` (low, high) int pairs, one per ``per``."""
+    if not (isinstance(padding, tuple) and all(
+            isinstance(p, tuple) and len(p) == 2 and all(type(v) is int for v in p)
+            for p in padding)):
+        raise TypeError(f"functrans.lax.{name}: padding must be a tuple of (low, high) int "
+                        f"pairs, got {padding!r}")
+    if len(padding) != n:
+        raise ShapeError(f"functrans.lax.{name}: padding={padding} must have one (low, high) "
+                         f"pair per {per}")
+    return padding
+
+
+def int_tuple(name: str, what: str, values: Any) -> tuple[int, ...]:
+    """Wrapper side: ``values`` as a tuple of Python ints (a traced value raises its own clear
+    error rather than this one)."""
+    try:
+        return tuple(operator.index(v) for v in values)
+    except FunctransError:
+        raise
+    except TypeError:
+        raise TypeError(f"functrans.lax.{name}: {what} must be a sequence of ints, got "
+                        f"{values!r}") from None
+
+
+def int_pairs(name: str, padding: Any, strings: str) -> tuple[tuple[int, int], ...]:
+    """Wrapper side: explicit ``(low, high)`` padding pairs as Python ints; ``strings`` names
+    the padding strings the wrapper also accepts, for the error message."""
+    try:
+        return tuple((operator.index(lo), operator.index(hi)) for lo, hi in padding)
+    except FunctransError:
+        raise
+    except (TypeError, ValueError):
+        raise TypeError(f"functrans.lax.{name}: padding must be {strings} or a sequence of "
+                        f"(low, high) int pairs, got {padding!r}") from None
 
 
 # --- abstract evaluation builders ---------------------------------------------------------------

@@ -34,7 +34,7 @@ from functrans.primitives.batch_rules import (
 )
 from functrans.primitives.registry import Example, define_primitive
 from functrans.primitives.structural import (
-    _axis, _check_ints, _check_rank, _ints, _linear, _reduce_sum, _sample_array, _view,
+    _axis, _check_ints, _check_rank, _linear, _reduce_sum, _sample_array, _view,
     broadcast_in_dim_p, expand_dims, squeeze,
 )
 
@@ -214,7 +214,7 @@ def pad(operand: Any, padding_value: Any,
     >>> np.asarray(pad(np.array([1, 2], np.int32), 0, [(1, -1, 1)])).tolist()
     [0, 1, 0]
     """
-    config = tuple(_ints("pad", "each padding_config entry", c) for c in padding_config)
+    config = tuple(rules.int_tuple("pad", "each padding_config entry", c) for c in padding_config)
     return pad_p.bind(operand, _like_operand(padding_value, core.get_aval(operand)),
                       padding_config=config)
 
@@ -362,7 +362,7 @@ split_p = define_primitive(
 def split(operand: Any, sizes: Sequence[int], axis: int = 0) -> list[Any]:
     """Cut ``operand`` along ``axis`` into pieces of ``sizes`` (which sum to its size)."""
     ndim = core.get_aval(operand).ndim
-    return split_p.bind(operand, sizes=_ints("split", "sizes", sizes),
+    return split_p.bind(operand, sizes=rules.int_tuple("split", "sizes", sizes),
                         axis=_axis("split", axis, ndim))
 
 
@@ -454,11 +454,12 @@ def slice_(operand: Any, start_indices: Sequence[int], limit_indices: Sequence[i
     >>> np.asarray(slice_(np.arange(6, dtype=np.int32), (1,), (6,), (2,))).tolist()
     [1, 3, 5]
     """
-    steps = None if strides is None else _ints("slice", "strides", strides)
+    steps = None if strides is None else rules.int_tuple("slice", "strides", strides)
     if steps is not None and all(s == 1 for s in steps):
         steps = None  # unit strides have one canonical spelling
-    return slice_p.bind(operand, start_indices=_ints("slice", "start_indices", start_indices),
-                        limit_indices=_ints("slice", "limit_indices", limit_indices),
+    return slice_p.bind(operand,
+                        start_indices=rules.int_tuple("slice", "start_indices", start_indices),
+                        limit_indices=rules.int_tuple("slice", "limit_indices", limit_indices),
                         strides=steps)
 
 
@@ -811,8 +812,8 @@ def dynamic_slice(operand: Any, start_indices: Any, slice_sizes: Sequence[int], 
     """
     indices = _dynamic_slice_indices("dynamic_slice", operand, start_indices,
                                      allow_negative_indices)
-    return dynamic_slice_p.bind(operand, *indices,
-                                slice_sizes=_ints("dynamic_slice", "slice_sizes", slice_sizes))
+    sizes = rules.int_tuple("dynamic_slice", "slice_sizes", slice_sizes)
+    return dynamic_slice_p.bind(operand, *indices, slice_sizes=sizes)
 
 
 def dynamic_update_slice(operand: Any, update: Any, start_indices: Any, *,

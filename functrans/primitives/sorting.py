@@ -34,15 +34,6 @@ __all__ = ["sort", "sort_key_val", "top_k", "sort_p", "top_k_p"]
 _ALL, _ORDERED = frozenset(dt.ALL), frozenset(dt.REAL + dt.BOOL)
 
 
-def _check_axis(name: str, what: str, axis: Any, aval: ShapedArray) -> None:
-    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
-        raise TypeError(f"functrans.lax.{name}: {what} must be an int, got {axis!r}")
-    if not 0 <= axis < aval.ndim:
-        raise ShapeError(f"functrans.lax.{name}: {what} {axis} is out of range for "
-                         f"{aval.str_short()} (rank {aval.ndim}); {name} needs an operand of "
-                         f"rank >= 1")
-
-
 def _slice_along(axis: int, ndim: int, s: slice) -> tuple[slice, ...]:
     return (slice(None),) * axis + (s,) + (slice(None),) * (ndim - axis - 1)
 
@@ -102,7 +93,7 @@ def _sort_rule(*operands: ShapedArray, dimension: int, is_stable: bool, num_keys
     if any(op.shape != shape for op in operands):
         raise ShapeError(f"functrans.lax.sort: operands must all have the same shape, got "
                          f"{', '.join(op.str_short() for op in operands)}")
-    _check_axis("sort", "dimension", dimension, operands[0])
+    rules.check_axis("sort", "dimension", dimension, operands[0])
     if not isinstance(is_stable, (bool, np.bool_)):
         raise TypeError(f"functrans.lax.sort: is_stable must be a bool, got {is_stable!r}")
     if not isinstance(num_keys, (int, np.integer)) or isinstance(num_keys, bool):
@@ -218,7 +209,7 @@ def _top_k_rule(operand: ShapedArray, *, k: int, axis: int) -> list[ShapedArray]
         raise TypeError(f"functrans.lax.top_k: k must be an int, got {k!r}")
     if k < 0:
         raise ValueError(f"functrans.lax.top_k: k must be non-negative, got {k}")
-    _check_axis("top_k", "axis", axis, operand)
+    rules.check_axis("top_k", "axis", axis, operand)
     size = operand.shape[axis]
     if k > size:
         raise ShapeError(f"functrans.lax.top_k: k={k} is larger than axis {axis} of "

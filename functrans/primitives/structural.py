@@ -23,7 +23,7 @@ import numpy as np
 from functrans import core
 from functrans import dtypes as dt
 from functrans.core import ShapedArray
-from functrans.errors import DtypeError, FunctransError, ShapeError
+from functrans.errors import DtypeError, ShapeError
 from functrans.primitives import rules
 from functrans.primitives.ad_rules import (
     aval_of, jvp_linear, jvp_zero, transpose_linear,
@@ -44,17 +44,6 @@ INTEGER = frozenset(dt.INTEGER)
 # --- parameter helpers --------------------------------------------------------------------------
 
 
-def _ints(name: str, what: str, values: Any) -> tuple[int, ...]:
-    """Wrapper side: a sequence of Python ints (a traced value raises its own clear error)."""
-    try:
-        return tuple(operator.index(v) for v in values)
-    except FunctransError:
-        raise
-    except TypeError:
-        raise TypeError(f"functrans.lax.{name}: {what} must be a sequence of ints, got "
-                        f"{values!r}") from None
-
-
 def _axis(name: str, axis: Any, ndim: int, what: str = "axis") -> int:
     """Wrapper side: a possibly negative axis of a rank-``ndim`` value, made non-negative."""
     a = operator.index(axis)
@@ -65,7 +54,7 @@ def _axis(name: str, axis: Any, ndim: int, what: str = "axis") -> int:
 
 
 def _axes(name: str, axes: Any, ndim: int, what: str = "dimensions") -> tuple[int, ...]:
-    return tuple(_axis(name, a, ndim, what) for a in _ints(name, what, axes))
+    return tuple(_axis(name, a, ndim, what) for a in rules.int_tuple(name, what, axes))
 
 
 def _check_ints(name: str, what: str, value: Any, minimum: int | None = None
@@ -206,13 +195,13 @@ def broadcast_in_dim(operand: Any, shape: Sequence[int],
     """
     name = "broadcast_in_dim"
     return broadcast_in_dim_p.bind(
-        operand, shape=_ints(name, "shape", shape),
-        broadcast_dimensions=_ints(name, "broadcast_dimensions", broadcast_dimensions))
+        operand, shape=rules.int_tuple(name, "shape", shape),
+        broadcast_dimensions=rules.int_tuple(name, "broadcast_dimensions", broadcast_dimensions))
 
 
 def broadcast(operand: Any, sizes: Sequence[int]) -> Any:
     """Add leading dimensions of ``sizes`` to ``operand`` (lax.broadcast)."""
-    sizes = _ints("broadcast", "sizes", sizes)
+    sizes = rules.int_tuple("broadcast", "sizes", sizes)
     shape = core.get_aval(operand).shape
     dims = tuple(range(len(sizes), len(sizes) + len(shape)))
     return broadcast_in_dim_p.bind(operand, shape=sizes + tuple(shape),
@@ -322,7 +311,7 @@ def reshape(operand: Any, new_sizes: Sequence[int],
     (2, 3)
     """
     ndim = core.get_aval(operand).ndim
-    new_sizes = _ints("reshape", "new_sizes", new_sizes)
+    new_sizes = rules.int_tuple("reshape", "new_sizes", new_sizes)
     dims = None
     if dimensions is not None:
         dims = _axes("reshape", dimensions, ndim)
@@ -493,7 +482,7 @@ expand_dims_p = define_primitive(
 def expand_dims(array: Any, dimensions: Sequence[int]) -> Any:
     """Insert size-1 dimensions at positions ``dimensions`` of the result (negative positions
     count from the end of the result, as in ``np.expand_dims``)."""
-    dims = _ints("expand_dims", "dimensions", dimensions)
+    dims = rules.int_tuple("expand_dims", "dimensions", dimensions)
     if len(set(dims)) != len(dims):
         raise ShapeError(f"functrans.lax.expand_dims: dimensions={dims} has repeated axes")
     ndim_out = core.get_aval(array).ndim + len(dims)
@@ -590,7 +579,7 @@ iota_p = define_primitive(
 
 def broadcasted_iota(dtype: Any, shape: Sequence[int], dimension: int) -> Any:
     """An array of ``shape`` whose values count 0, 1, ... along ``dimension``."""
-    shape = _ints("broadcasted_iota", "shape", shape)
+    shape = rules.int_tuple("broadcasted_iota", "shape", shape)
     return iota_p.bind(dtype=dt.canonicalize(dtype), shape=shape,
                        dimension=_axis("broadcasted_iota", dimension, len(shape), "dimension"))
 

@@ -14,6 +14,7 @@ is attained (ties share it, as in ``reduce_max``'s rule), excluding padding. Imp
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 from collections.abc import Callable, Sequence
@@ -35,7 +36,7 @@ from functrans.primitives.elementwise import (
     add, convert_element_type, div, ge_p, le_p, max_, min_, mul,
 )
 from functrans.primitives.reductions import _max_identity, _min_identity
-from functrans.primitives.registry import Example, Primitive, define_primitive
+from functrans.primitives.registry import Example, Primitive, define_primitive, get_primitive
 from functrans.primitives.slicing import pad
 from functrans.primitives.structural import broadcast_in_dim
 
@@ -51,34 +52,16 @@ Ints = tuple[int, ...]
 # --- shared parameter checks --------------------------------------------------------------------
 
 
-def _check_ints(name: str, what: str, value: Any, rank: int, minimum: int) -> Ints:
-    if not (isinstance(value, tuple) and all(type(v) is int for v in value)):
-        raise TypeError(f"functrans.lax.{name}: {what} must be a tuple of ints, got {value!r}")
-    if len(value) != rank:
-        raise ShapeError(f"functrans.lax.{name}: {what}={value} must have one entry per "
-                         f"operand dimension (rank {rank})")
-    if any(v < minimum for v in value):
-        raise ValueError(f"functrans.lax.{name}: {what}={value} must be >= {minimum} "
-                         f"everywhere")
-    return value
-
-
 def window_shape(name: str, operand: ShapedArray, window_dimensions: Ints, window_strides: Ints,
                  padding: Pairs, base_dilation: Ints, window_dilation: Ints) -> Ints:
     """Check the window params against ``operand`` and return the output shape."""
     rank = operand.ndim
-    _check_ints(name, "window_dimensions", window_dimensions, rank, 1)
-    _check_ints(name, "window_strides", window_strides, rank, 1)
-    _check_ints(name, "base_dilation", base_dilation, rank, 1)
-    _check_ints(name, "window_dilation", window_dilation, rank, 1)
-    if not (isinstance(padding, tuple) and all(
-            isinstance(p, tuple) and len(p) == 2 and all(type(v) is int for v in p)
-            for p in padding)):
-        raise TypeError(f"functrans.lax.{name}: padding must be a tuple of (low, high) int "
-                        f"pairs, got {padding!r}")
-    if len(padding) != rank:
-        raise ShapeError(f"functrans.lax.{name}: padding={padding} must have one (low, high) "
-                         f"pair per operand dimension (rank {rank})")
+    per = f"operand dimension (rank {rank})"
+    for what, value in (("window_dimensions", window_dimensions),
+                        ("window_strides", window_strides), ("base_dilation", base_dilation),
+                        ("window_dilation", window_dilation)):
+        rules.check_window_ints(name, what, value, rank, per, 1)
+    rules.check_padding(name, padding, rank, per)
     out = []
     for d, (size, w, s, (lo, hi), b, wd) in enumerate(zip(
             operand.shape, window_dimensions, window_strides, padding, base_dilation,
@@ -166,8 +149,6 @@ def _reduce_window_sum_transpose(ct: Any, operand: Any, *, window_dimensions: In
     dilation (every window of ones is its own flip)."""
     if not is_undefined(operand):
         raise ValueError("functrans: reduce_window_sum transposed with a defined operand")
-    if type(ct) is Zero:
-        return [Zero(tangent_aval(operand.aval))]
     in_shape = operand.aval.shape
     ct_shape = core.get_aval(ct).shape
     pads = _conv_general_vjp_lhs_padding(in_shape, window_dimensions, window_strides, ct_shape,
@@ -345,70 +326,68 @@ def _select_sample(gather: bool) -> Callable:
     return sample
 
 
-def _select_jvp(prim_name: str) -> Callable:
+def _select_jvp() -> JVPRule:
     """Both are linear in their first operand and piecewise constant in ``operand``."""
 
-    def rule(primals: Sequence[Any], tangents: Sequence[Any], **params: Any) -> Any:
-        prim = _SELECT_PRIMS[prim_name]
-        (x, operand), (t, _) = primals, tangents
-        ans = prim.bind(x, operand, **params)
-        if type(t) is Zero:
-            return ans, Zero(tangent_aval(core.get_aval(ans)))
-        return ans, prim.bind(t, operand, **params)
+    def build(prim: Primitive) -> Callable:
+        def rule(primals: Sequence[Any], tangents: Sequence[Any], **params: Any) -> Any:
+            (x, operand), (t, _) = primals, tangents
+            ans = prim.bind(x, operand, **params)
+            if type(t) is Zero:
+                return ans, Zero(tangent_aval(core.get_aval(ans)))
+            return ans, prim.bind(t, operand, **params)
 
-    return rule
+        return rule
+
+    return JVPRule(build)
 
 
-def _select_transpose(prim_name: str) -> Callable:
+def _select_transpose(prim_name: str, other_name: str) -> Callable:
     """select_and_gather_add and select_and_scatter_add are each other's transposes in their
     first operand (JAX's _select_and_gather_add_transpose, here with any dilation)."""
 
     def rule(ct: Any, x: Any, operand: Any, **params: Any) -> list[Any]:
         if is_undefined(operand):
             raise ValueError(f"functrans: {prim_name} is not linear in its operand")
-        if type(ct) is Zero:
-            return [Zero(tangent_aval(x.aval)), None]
-        other = _SELECT_PRIMS["select_and_scatter_add" if prim_name == "select_and_gather_add"
-                              else "select_and_gather_add"]
-        return [other.bind(ct, operand, **params), None]
+        return [get_primitive(other_name).bind(ct, operand, **params), None]
 
     return rule
 
 
-def _select_batch(prim_name: str) -> Callable:
-    def rule(axis: AxisData, vals: Sequence[Any], dims: Sequence[int | None], *,
-             select_prim: Primitive, **params: Any) -> tuple[Any, int]:
-        prim = _SELECT_PRIMS[prim_name]
-        (x, operand), (xd, od) = vals, dims
-        if xd is not None and xd == od:
-            bdim = xd
-        else:
-            x, operand, bdim = bdim_at_front(x, xd, axis.size), bdim_at_front(
-                operand, od, axis.size), 0
-        return prim.bind(x, operand, select_prim=select_prim,
-                         **_insert_unit_window(params, bdim)), bdim
+def _select_batch() -> BatchRule:
+    def build(prim: Primitive) -> Callable:
+        def rule(axis: AxisData, vals: Sequence[Any], dims: Sequence[int | None], *,
+                 select_prim: Primitive, **params: Any) -> tuple[Any, int]:
+            (x, operand), (xd, od) = vals, dims
+            if xd is not None and xd == od:
+                bdim = xd
+            else:
+                x, operand, bdim = bdim_at_front(x, xd, axis.size), bdim_at_front(
+                    operand, od, axis.size), 0
+            return prim.bind(x, operand, select_prim=select_prim,
+                             **_insert_unit_window(params, bdim)), bdim
 
-    return rule
+        return rule
+
+    return BatchRule(build)
 
 
 select_and_gather_add_p = define_primitive(
     "select_and_gather_add", family="reduction", impl=_select_and_gather_add_impl,
     abstract_eval=_select_rule("select_and_gather_add", "tangents"), dtypes=dt.FLOATING,
-    sample=_select_sample(gather=True), jvp=_select_jvp("select_and_gather_add"),
-    transpose=_select_transpose("select_and_gather_add"), linear_in=(0,),
-    batch=_select_batch("select_and_gather_add"),
+    sample=_select_sample(gather=True), jvp=_select_jvp(),
+    transpose=_select_transpose("select_and_gather_add", "select_and_scatter_add"),
+    linear_in=(0,), batch=_select_batch(),
     doc="per window, the mean of tangents where operand attains the window's max (select_prim "
         "ge) or min (le)")
 select_and_scatter_add_p = define_primitive(
     "select_and_scatter_add", family="reduction", impl=_select_and_scatter_add_impl,
     abstract_eval=_select_rule("select_and_scatter_add", "source"), dtypes=dt.FLOATING,
-    sample=_select_sample(gather=False), jvp=_select_jvp("select_and_scatter_add"),
-    transpose=_select_transpose("select_and_scatter_add"), linear_in=(0,),
-    batch=_select_batch("select_and_scatter_add"),
+    sample=_select_sample(gather=False), jvp=_select_jvp(),
+    transpose=_select_transpose("select_and_scatter_add", "select_and_gather_add"),
+    linear_in=(0,), batch=_select_batch(),
     doc="add each window's source value to the operand positions attaining the window's "
         "max (ge) or min (le), shared equally among ties")
-_SELECT_PRIMS = {"select_and_gather_add": select_and_gather_add_p,
-                 "select_and_scatter_add": select_and_scatter_add_p}
 
 
 # --- lax.reduce_window --------------------------------------------------------------------------
@@ -436,11 +415,7 @@ def _normalize_window(operand: Any, window_dimensions: Sequence[int],
     ones = (1,) * len(shape)
 
     def ints(v: Any, what: str) -> Ints:
-        try:
-            return tuple(operator.index(i) for i in v)
-        except TypeError:
-            raise TypeError(f"functrans.lax.reduce_window: {what} must be a sequence of ints, "
-                            f"got {v!r}") from None
+        return ones if v is None else rules.int_tuple("reduce_window", what, v)
 
     dims = ints(window_dimensions, "window_dimensions")
     strides = ints(window_strides, "window_strides")
@@ -451,16 +426,10 @@ def _normalize_window(operand: Any, window_dimensions: Sequence[int],
                              f"{core.get_aval(operand).str_short()}")
         pads = tuple(padtype_to_pads(shape, dims, strides, padding))
     else:
-        try:
-            pads = tuple((operator.index(lo), operator.index(hi)) for lo, hi in padding)
-        except (TypeError, ValueError):
-            raise TypeError(f"functrans.lax.reduce_window: padding must be 'SAME', 'VALID' or "
-                            f"a sequence of (low, high) int pairs, got {padding!r}") from None
+        pads = rules.int_pairs("reduce_window", padding, "'SAME', 'VALID'")
     return {"window_dimensions": dims, "window_strides": strides, "padding": pads,
-            "base_dilation": ones if base_dilation is None else ints(base_dilation,
-                                                                     "base_dilation"),
-            "window_dilation": ones if window_dilation is None else ints(window_dilation,
-                                                                         "window_dilation")}
+            "base_dilation": ints(base_dilation, "base_dilation"),
+            "window_dilation": ints(window_dilation, "window_dilation")}
 
 
 def _init_like(init_value: Any, aval: ShapedArray) -> Any:
@@ -577,6 +546,15 @@ def avg_pool(inputs: Any, window_shape: Sequence[int], strides: Sequence[int] | 
     if count_include_pad:
         size = math.prod(params["window_dimensions"])
         return div(total, np.asarray(size, aval.dtype))
-    counts = _reduce_window_sum_impl(np.ones(aval.shape, aval.dtype), **params)
-    # Windows made only of padding have count 0: give them 0/1 = 0 rather than NaN.
-    return div(total, np.maximum(counts, 1).astype(aval.dtype))
+    return div(total, _window_counts(aval.shape, aval.dtype, **params))
+
+
+@functools.lru_cache(maxsize=32)
+def _window_counts(shape: Ints, dtype: np.dtype, **params: Any) -> np.ndarray:
+    """avg_pool's divisor without padding: the number of input elements in each window
+    (cached: a model pools the same shapes at every step). Windows made only of padding get
+    1, so their average is 0/1 = 0 rather than NaN."""
+    counts = _reduce_window_sum_impl(np.ones(shape, dtype), **params)
+    counts = np.maximum(counts, 1).astype(dtype)
+    counts.flags.writeable = False
+    return counts

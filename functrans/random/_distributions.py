@@ -301,7 +301,7 @@ def orthogonal(key: Any, n: int, shape: Shape = (), dtype: Any = None,
     """Haar-distributed n x m matrices with orthonormal columns or rows (QR of a normal
     matrix, signs fixed by R's diagonal). Needs functrans.numpy.linalg.qr."""
     key = check_key("orthogonal", key)
-    dtype = float_dtype("orthogonal", dtype)
+    dtype = float_dtype("orthogonal", dtype, complex_ok=True)
     shape = shape_arg("orthogonal", shape)
     n = operator.index(n)
     m = n if m is None else operator.index(m)

@@ -136,7 +136,7 @@ def lu(a: Any, permute_l: bool = False, overwrite_a: bool = False, check_finite:
     dtype = core.get_aval(a).dtype
     # p[i, j] = 1 where perm[j] == i, so that (p @ l @ u)[i] = (l @ u)[j] = a[perm[j]] = a[i].
     p = cast(fnp.expand_dims(perm, -2) == np.arange(m, dtype=np.int32)[:, None], dtype)
-    low = fnp.tril(lu_, -1)[..., :, :k] + np.eye(m, k, dtype=dtype)
+    low = fnp.tril(lu_, -1)[..., :, :k] + fnp.eye(m, k, dtype=dtype)
     up = fnp.triu(lu_)[..., :k, :]
     if permute_l:
         return fnp.matmul(p, low), up
@@ -301,7 +301,7 @@ def expm(A: Any, *, upper_triangular: bool = False, max_squarings: int = 16) -> 
     squarings = lax.stop_gradient(fnp.ceil(fnp.log2(fnp.maximum(norm1 / _THETA13, 1.0))))
     scale = fnp.expand_dims(cast(fnp.exp2(-squarings), dtype), (-2, -1))
     a = a * scale
-    eye = fnp.broadcast_to(np.eye(n, dtype=dtype), shape)
+    eye = fnp.broadcast_to(fnp.eye(n, dtype=dtype), shape)
     b = _PADE13
     a2 = fnp.matmul(a, a)
     a4 = fnp.matmul(a2, a2)
