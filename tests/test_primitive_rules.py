@@ -247,8 +247,6 @@ def test_known_gaps_are_honest():
 
 # --- batching rules -------------------------------------------------------------------------------
 
-import itertools  # noqa: E402
-
 _BATCH_DTYPES = {np.dtype(d) for d in ("bool", "int32", "uint8", "float32", "float64",
                                        "complex64")}
 _BATCH_CASES = [c for c in CASES if c[1] in _BATCH_DTYPES and c[0].name not in NO_SAMPLES]

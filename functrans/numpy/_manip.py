@@ -197,8 +197,8 @@ def _roll_one(a: Any, shift: Any, axis: int) -> Any:
         s = int(np.asarray(core.to_numpy(value) if isinstance(value, Array) else value)) % n
         if s == 0:
             return a
-        return lax.concatenate([lax.slice_in_dim(a, n - s, n, axis=axis), lax.slice_in_dim(a, 0, n - s, axis=axis)],
-                               axis)
+        return lax.concatenate([lax.slice_in_dim(a, n - s, n, axis=axis),
+                                lax.slice_in_dim(a, 0, n - s, axis=axis)], axis)
     # Traced shift: a window of [a, a] starting at n - shift % n.
     shift = cast(asarray_leaf(shift), _INDEX)
     start = lax.sub(np.asarray(n, _INDEX), _ufuncs.remainder(shift, n))
@@ -344,7 +344,8 @@ def _pad_stat(a: Any, axis: int, before: int, after: int, mode: str, lengths: tu
         if k == 0:
             raise ValueError(_err("pad", f"stat_length of 0 yields no value for padding "
                                          f"(mode={mode!r})"))
-        region = lax.slice_in_dim(a, 0, k, axis=axis) if first else lax.slice_in_dim(a, n - k, n, axis=axis)
+        region = (lax.slice_in_dim(a, 0, k, axis=axis) if first
+                  else lax.slice_in_dim(a, n - k, n, axis=axis))
         if mode == "maximum":
             stat = _reductions.max(region, axis, keepdims=True)
         elif mode == "minimum":
@@ -383,8 +384,8 @@ def _pad_reflect(a: Any, axis: int, before: int, after: int, mode: str, odd: boo
             c = builtins.min(old, before)
             chunk = lax.rev(lax.slice_in_dim(cur, 1 - eo, c + 1 - eo, axis=axis), (axis,))
             if odd:
-                chunk = _ufuncs.subtract(_ufuncs.multiply(lax.slice_in_dim(cur, 0, 1, axis=axis), 2),
-                                         chunk)
+                edge = lax.slice_in_dim(cur, 0, 1, axis=axis)
+                chunk = _ufuncs.subtract(_ufuncs.multiply(edge, 2), chunk)
                 chunk = cast(chunk, typeof(cur)[0])
             parts.append(chunk)
             before -= c

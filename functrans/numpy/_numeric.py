@@ -253,7 +253,8 @@ def trapezoid(y: Any, x: Any = None, dx: Any = 1.0, axis: int = -1) -> Any:
         widths = diff(x, axis=axis)
     if n == 0:
         return _reductions.sum(y, axis=axis)
-    avg = _ufuncs.multiply(_ufuncs.add(lax.slice_in_dim(y, 1, n, axis=axis), lax.slice_in_dim(y, 0, n - 1, axis=axis)), 0.5)
+    avg = _ufuncs.multiply(_ufuncs.add(lax.slice_in_dim(y, 1, n, axis=axis),
+                                       lax.slice_in_dim(y, 0, n - 1, axis=axis)), 0.5)
     return _reductions.sum(_ufuncs.multiply(widths, avg), axis=axis)
 
 
@@ -537,7 +538,8 @@ def polyder(p: Any, m: int = 1) -> Any:
             # The derivative of a constant is empty, as in NumPy.
             return _creation.full((0,), 0, typeof(p)[0])
         powers = np.arange(n - 1, 0, -1)
-        p = _ufuncs.multiply(lax.slice_in_dim(p, 0, n - 1, axis=0), np.asarray(powers, typeof(p)[0]))
+        p = _ufuncs.multiply(lax.slice_in_dim(p, 0, n - 1, axis=0),
+                             np.asarray(powers, typeof(p)[0]))
     return p
 
 

@@ -7,7 +7,8 @@ an array or ``Zero(aval)`` (a symbolic zero that costs nothing). A transpose rul
 linear inputs and values for the others; it returns one cotangent (or None) per argument.
 The backward pass never calls a single-output primitive's transpose rule with a ``Zero``
 cotangent (nothing flows back from an unused value, so the rule is skipped); multiple-output
-rules get a list in which unused outputs are ``Zero``. Builders here cover whole families; the rules themselves live beside each primitive.
+rules get a list in which unused outputs are ``Zero``. Builders here cover whole families;
+the rules themselves live beside each primitive.
 Imports ``core`` only (lax wrappers are looked up lazily, when a rule runs).
 """
 
@@ -231,9 +232,14 @@ def jvp_zero() -> JVPRule:
     return JVPRule(build)
 
 
+def zero_tangents(avals: Sequence[ShapedArray]) -> list[Zero]:
+    """Symbolic zero tangents for values of types ``avals``."""
+    return [Zero(tangent_aval(a)) for a in avals]
+
+
 def _zeros_for(ans: Any, prim: Any) -> Any:
     if prim.multiple_results:
-        return [Zero(tangent_aval(core.get_aval(a))) for a in ans]
+        return zero_tangents([core.get_aval(a) for a in ans])
     return Zero(tangent_aval(core.get_aval(ans)))
 
 
@@ -251,9 +257,6 @@ def transpose_elementwise(*fns: Callable | None) -> Callable:
             if not is_undefined(a) or fn is None:
                 out.append(None)
                 continue
-            if type(ct) is Zero:
-                out.append(Zero(tangent_aval(a.aval)))
-                continue
             out.append(masked_result(ct, fn(unmask(ct), *args, **params), a.aval))
         return out
 
@@ -262,13 +265,11 @@ def transpose_elementwise(*fns: Callable | None) -> Callable:
 
 def transpose_linear(fn: Callable, masked: bool = False) -> Callable:
     """The transpose rule of a primitive linear in its undefined operands, given
-    ``fn(ct, *args, **params) -> list`` (one cotangent or None per argument). A symbolic-zero
-    cotangent short-circuits to symbolic zeros. ``masked=True`` (elementwise primitives only)
-    carries MaskedCotangent masks through to the results."""
+    ``fn(ct, *args, **params) -> list`` (one cotangent or None per argument), for
+    single-output primitives (whose rules never see a Zero cotangent). ``masked=True``
+    (elementwise primitives only) carries MaskedCotangent masks through to the results."""
 
     def rule(ct: Any, *args: Any, **params: Any) -> list[Any]:
-        if type(ct) is Zero:
-            return [Zero(tangent_aval(a.aval)) if is_undefined(a) else None for a in args]
         if not masked:
             return fn(ct, *args, **params)
         results = fn(unmask(ct), *args, **params)

@@ -29,6 +29,7 @@ from functrans.primitives.ad_rules import (
     instantiate,
     is_undefined,
     tangent_aval,
+    zero_tangents,
     zeros_like_aval,
 )
 from functrans.primitives.batch_rules import AxisData, broadcast_batched, moveaxis
@@ -125,10 +126,6 @@ def merge(mask: Sequence[bool], if_true: Sequence[Any], if_false: Sequence[Any])
     """Interleave two lists back into the positions ``mask`` gives them."""
     t, f = iter(if_true), iter(if_false)
     return [next(t) if m else next(f) for m in mask]
-
-
-def zero_tangents(avals: Sequence[ShapedArray]) -> list[Zero]:
-    return [Zero(tangent_aval(a)) for a in avals]
 
 
 def tangents_out(nonzeros: Sequence[bool], values: Sequence[Any],
@@ -712,7 +709,8 @@ def _scan_batch(axis: AxisData, vals: list, dims: list, *, jaxpr: ClosedJaxpr, l
     in_dims = kd + carry_dims + slice_dims
     ys_dims = [None if d is None else 0 for d in sp.batched_out_dims(jaxpr, axis, in_dims)[ncar:]]
     body = sp.batch_jaxpr_to(jaxpr, axis, in_dims, carry_dims + ys_dims)
-    init = [to_batch_dim(x, d, w, axis.size) for x, d, w in zip(init, initd, carry_dims, strict=True)]
+    init = [to_batch_dim(x, d, w, axis.size)
+            for x, d, w in zip(init, initd, carry_dims, strict=True)]
     outs = scan_p.bind(*consts, *init, *xs, jaxpr=body, length=length, reverse=reverse,
                        unroll=unroll, num_consts=nc, num_carry=ncar, linear=linear)
     return outs, carry_dims + [None if d is None else 1 for d in ys_dims]

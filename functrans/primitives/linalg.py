@@ -25,7 +25,7 @@ from functrans.errors import DtypeError, ShapeError
 from functrans.primitives import rules
 from functrans.primitives.ad_rules import (
     Zero, cast_to, is_undefined, jvp_partials, jvp_zero, tangent_aval, transpose_linear,
-    zeros_like_aval,
+    zero_tangents, zeros_like_aval,
 )
 from functrans.primitives.batch_rules import (
     AxisData, batch_leading, broadcast_batched, moveaxis, shape_of,
@@ -242,10 +242,6 @@ def _rows(x: Any, lo: int, hi: int) -> Any:
 def _last(x: Any, lo: int, hi: int) -> Any:
     """``x[..., lo:hi]``."""
     return _cols(x, lo, hi)
-
-
-def _zero_tangents(outs: Sequence[Any]) -> list[Zero]:
-    return [Zero(tangent_aval(_aval(o))) for o in outs]
 
 
 def _hermitian_from_triangle(t: Any, lower: bool) -> Any:
@@ -680,7 +676,7 @@ def _lu_jvp(primals: list, tangents: list) -> tuple[list, list]:
     identity block, so non-square matrices work."""
     (x,), (t,) = primals, tangents
     lu_, _, perm = outs = lu_p.bind(x)
-    zeros = _zero_tangents(outs)
+    zeros = zero_tangents([_aval(o) for o in outs])
     if type(t) is Zero:
         return outs, zeros
     shape = _aval(x).shape
@@ -849,7 +845,7 @@ def _qr_jvp(primals: list, tangents: list, *, full_matrices: bool) -> tuple[list
     (x,), (dx,) = primals, tangents
     q, r = outs = qr_p.bind(x, full_matrices=full_matrices)
     if type(dx) is Zero:
-        return outs, _zero_tangents(outs)
+        return outs, zero_tangents([_aval(o) for o in outs])
     shape = _aval(x).shape
     m, n = shape[-2:]
     nd = len(shape)
@@ -948,7 +944,7 @@ def _eigh_jvp(primals: list, tangents: list, *, lower: bool, sort_eigenvalues: b
     lo, hi = subset_by_index if subset_by_index is not None else (0, n)
     outs = [_cols(v, lo, hi), _last(w, lo, hi)] if (lo, hi) != (0, n) else [v, w]
     if type(t) is Zero:
-        return outs, _zero_tangents(outs)
+        return outs, zero_tangents([_aval(o) for o in outs])
     dtype = _aval(a).dtype
     dm = _hermitian_from_triangle(t, lower)
     m = _mm(_mm(_H(v), dm), v)
@@ -1084,7 +1080,7 @@ def _svd_jvp(primals: list, tangents: list, *, full_matrices: bool, compute_uv: 
     else:
         outs = [_last(s, lo, hi) if subset else s]
     if type(da) is Zero:
-        return outs, _zero_tangents(outs)
+        return outs, zero_tangents([_aval(o) for o in outs])
     dtype = _aval(a).dtype
     u, vt = _cols(u_all, 0, k), _rows(vt_all, 0, k)
     ut, v = _H(u), _H(vt)

@@ -91,9 +91,8 @@ def _view(x: np.ndarray, index: tuple) -> np.ndarray:
 def _linear(fn: Callable, linear_in: tuple[int, ...] | str = (0,), jvp: Any = None
             ) -> dict[str, Any]:
     """jvp/transpose/linear_in fields for a primitive linear in its ``linear_in`` operands
-    (jointly) whose transpose is ``fn(ct, *args, **params) -> list``. A symbolic-zero
-    cotangent gives symbolic zeros for the undefined arguments without calling ``fn``. The
-    jvp defaults to ``jvp_linear()`` (the primitive applied to the tangents)."""
+    (jointly) whose transpose is ``fn(ct, *args, **params) -> list``. The jvp defaults to
+    ``jvp_linear()`` (the primitive applied to the tangents)."""
 
     return {"jvp": jvp or jvp_linear(), "transpose": transpose_linear(fn),
             "linear_in": linear_in}

@@ -327,7 +327,8 @@ def _while_batch(axis: AxisData, vals: list, dims: list, *, cond_jaxpr: ClosedJa
     if pred_dim is not None:
         carry_b = [True] * len(init)  # examples finish at different times
     carry_dims = [0 if b else None for b in carry_b]
-    init = [to_batch_dim(x, d, w, axis.size) for x, d, w in zip(init, initd, carry_dims, strict=True)]
+    init = [to_batch_dim(x, d, w, axis.size)
+            for x, d, w in zip(init, initd, carry_dims, strict=True)]
     body_b = sp.batch_jaxpr_to(body_jaxpr, axis, bcd + carry_dims, carry_dims)
     if pred_dim is None:
         cond_b = sp.batch_jaxpr_to(cond_jaxpr, axis, ccd + carry_dims, [None])

@@ -179,7 +179,8 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = No
         flat_args, in_tree = tree_util.tree_flatten((args, kwargs))
         flat_axes = (_flatten_axes("positional arguments", axes, args, "in_axes")
                      + [0] * len(tree_util.tree_leaves(kwargs)))
-        paths = [f"args{p}" for p in tree_util.leaf_paths(args)] + [f"kwargs{p}" for p in tree_util.leaf_paths(kwargs)]
+        paths = ([f"args{p}" for p in tree_util.leaf_paths(args)]
+                 + [f"kwargs{p}" for p in tree_util.leaf_paths(kwargs)])
         size, dims = _batch_size(fun, flat_args, flat_axes, paths, axis_size)
         if chunk_size is not None and size > chunk_size:
             return _chunked(vmapped_flat, flat_args, dims, size, in_tree, chunk_size)
@@ -203,7 +204,8 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = No
         out, out_tree = tree
         flat_out_axes = _flatten_axes("outputs", out_axes, out, "out_axes")
         results, axes = [], []
-        for (val, dim), ax, path in zip(pairs, flat_out_axes, tree_util.leaf_paths(out), strict=True):
+        for (val, dim), ax, path in zip(pairs, flat_out_axes, tree_util.leaf_paths(out),
+                                        strict=True):
             res, res_axis = _to_out_axis(val, dim, ax, size, path)
             results.append(res)
             axes.append(res_axis)
