@@ -3,14 +3,18 @@
 
 * ``Device`` is a ``str`` ("cpu", "cuda:0") with ``platform`` and ``id``, so
   ``a.device == "cpu"`` keeps working while ``ft.devices()`` lists real devices.
-* ``GpuArray`` is a ``functrans.Array`` whose buffer is a CuPy array on a GPU. Shape, dtype
-  and device are read without a transfer; NumPy (``np.asarray``, eager functrans operations)
-  sees a host copy made on first use. It exists only where CuPy and a GPU are present.
+* ``GpuArray`` is a ``functrans.Array`` whose buffer lives on a Triton runtime's device: a
+  CuPy array on a GPU (from ``device_put``, ``from_dlpack`` and every ``jit(backend="triton")``
+  result), or under ``TRITON_INTERPRET=1`` a NumPy array standing in for device memory (its
+  device is the CPU), so the same residency logic runs without a GPU. Shape, dtype and device
+  are read without a transfer; jitted Triton functions take its buffer as it is; NumPy
+  (``np.asarray``, eager functrans operations) sees a host copy made on first use and counted
+  in ``launch.transfers``.
 * DLPack: ``Array.__dlpack__`` (core.py) exports the read-only buffer without a copy to
   DLPack 1.0 consumers; a ``GpuArray`` exports its CuPy buffer. ``from_dlpack`` imports CPU
   tensors through NumPy and CUDA tensors through CuPy, without copies.
 
-Imports numpy and core; cupy only inside functions.
+Imports numpy, core and ``launch`` (for counted transfers); cupy only inside functions.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 
 import numpy as np
 from functrans.kernels import device as _device
+from functrans.kernels import launch
 
 from functrans import core, errors, tree_util
 
@@ -86,7 +91,7 @@ def _as_device(device: Any) -> Device:
 
 
 class GpuArray(core.Array):
-    """A functrans.Array whose buffer lives on a GPU (a CuPy array)."""
+    """A functrans.Array whose buffer lives on a device (see the module docstring)."""
 
     __slots__ = ("_device_buffer", "_host")
 
@@ -94,15 +99,13 @@ class GpuArray(core.Array):
         self._device_buffer = buffer
         self._host = None
         self._weak = bool(weak_type)
+        self._aval = None
 
     @property  # type: ignore[override]
     def _value(self) -> np.ndarray:
         host = self._host
         if host is None:
-            import cupy
-            host = cupy.asnumpy(self._device_buffer)
-            host.flags.writeable = False
-            self._host = host
+            host = self._host = launch.to_host(self._device_buffer)
         return host
 
     @property
@@ -135,10 +138,13 @@ class GpuArray(core.Array):
 
     @property
     def device(self) -> Device:  # type: ignore[override]
-        return Device("cuda", int(self._device_buffer.device.id))
+        buf = self._device_buffer
+        if type(buf) is np.ndarray:  # Triton's interpreter: host memory
+            return CPU
+        return Device("cuda", launch.cupy_device_id(buf))
 
     def block_until_ready(self) -> GpuArray:
-        self._device_buffer.device.synchronize()
+        launch.synchronize(self._device_buffer)
         return self
 
     def __dlpack__(self, *args: Any, **kwargs: Any) -> Any:
@@ -201,7 +207,7 @@ def device_put(x: Any, device: Any = None) -> Any:
         host = np.asarray(a) if not isinstance(a, (int, float, complex, bool)) else \
             np.asarray(a, core.get_aval(a).dtype)
         with cupy.cuda.Device(dev.id):
-            return GpuArray(cupy.asarray(host), weak)
+            return GpuArray(launch.to_device(cupy, host), weak)
     return tree_util.tree_map(put_gpu, x)
 
 

@@ -101,6 +101,6 @@ def compiled_runner(jitted: Any, *args: Any) -> Callable[[], Any]:
     compiled = jitted.lower(*args).compile()
     rt = launch.runtime()
     leaves = [np.asarray(x) for x in tree_util.tree_leaves(args)]
-    dev = [rt.input(c) for c in compiled.consts] + [rt.input(x) for x in leaves]
-    run = getattr(compiled.exe.run, "device_run", compiled.exe.run)
+    dev = [rt.wrap(rt.to_device(x)) for x in [*compiled.consts, *leaves]]
+    run = compiled.exe.device_run
     return lambda: run(*dev)

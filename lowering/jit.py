@@ -24,7 +24,8 @@ from functrans import api_util, config, core, errors, tree_util
 from functrans import dtypes as dt
 from functrans.core import Array, ShapedArray, Tracer
 from functrans.ir import ClosedJaxpr, hoist_consts
-from functrans.lowering.numpy_backend import Executable, compile_numpy, generate_module, load
+from functrans.lowering.numpy_backend import (BUFFERS, Executable, compile_numpy, generate_module,
+                                               load)
 from functrans.primitives.ad_rules import UndefinedPrimal, Zero, tangent_aval
 from functrans.primitives.registry import Example, define_primitive
 from functrans.primitives.rules import ELEMENTWISE_SHAPES, sample_array
@@ -56,9 +57,11 @@ def _backend_executable(closed: ClosedJaxpr, name: str, backend: str) -> Executa
 
 
 def clear_caches() -> None:
-    """Forget every compiled function and derived program (the on-disk cache too)."""
+    """Forget every compiled function and derived program (the on-disk cache too), and the
+    NumPy backend's recycled buffers."""
     from functrans.lowering import source
     _executables.clear()
+    BUFFERS.clear()
     sp.clear_derived()
     triton = sys.modules.get("functrans.lowering.triton_backend")  # only if it was ever used
     if triton is not None:
@@ -74,21 +77,27 @@ _live_jitted: weakref.WeakSet = weakref.WeakSet()
 # --- the jit_call primitive -----------------------------------------------------------------------
 
 
-def _jit_call_impl(*args: np.ndarray, jaxpr: ClosedJaxpr, name: str) -> list[np.ndarray]:
-    return [np.asarray(o) for o in executable(jaxpr, name).run(*args)]
+# ``backend`` is the jitted function's: the programs jit_call's rules derive (jvp, the known and
+# unknown halves, transpose, vmap) compile for the same backend when they run outside an
+# outer jit, e.g. grad of a Triton-jitted function. Under an outer jit the passes inline
+# jit_call, so the outer jit's backend compiles the whole program.
+
+def _jit_call_impl(*args: np.ndarray, jaxpr: ClosedJaxpr, name: str, backend: str
+                   ) -> list[np.ndarray]:
+    return [np.asarray(o) for o in executable(jaxpr, name, backend).run(*args)]
 
 
-def _jit_call_abstract_eval(*avals: ShapedArray, jaxpr: ClosedJaxpr, name: str
+def _jit_call_abstract_eval(*avals: ShapedArray, jaxpr: ClosedJaxpr, name: str, backend: str
                             ) -> list[ShapedArray]:
     return list(jaxpr.out_avals)
 
 
-def _jit_call_jvp(primals: list, tangents: list, jaxpr: ClosedJaxpr, name: str
+def _jit_call_jvp(primals: list, tangents: list, jaxpr: ClosedJaxpr, name: str, backend: str
                   ) -> tuple[list, list]:
     nonzeros = tuple(type(t) is not Zero for t in tangents)
     jvp_closed, out_nz = sp.jvp_jaxpr(jaxpr, nonzeros, False)
     outs = jit_call_p.bind(*primals, *[t for t in tangents if type(t) is not Zero],
-                           jaxpr=jvp_closed, name=f"jvp({name})")
+                           jaxpr=jvp_closed, name=f"jvp({name})", backend=backend)
     n = len(jaxpr.out_avals)
     nz = iter(outs[n:])
     return outs[:n], [next(nz) if z else Zero(tangent_aval(a))
@@ -99,36 +108,39 @@ def _jit_call_partial_eval(trace: ad.PartialEvalTrace, args: Sequence[Any], para
                            ) -> list[Any]:
     """Run the known part (compiled) now; stage the unknown part as another jit_call whose
     inputs include the known part's residuals (nothing is recomputed)."""
-    jaxpr, name = params["jaxpr"], params["name"]
+    jaxpr, name, backend = params["jaxpr"], params["name"], params["backend"]
     unknowns = tuple(trace.is_unknown(a) for a in args)
     known, unknown, out_unknowns, _ = sp.partial_eval_jaxpr(jaxpr, unknowns)
     known_args = [a for a, u in zip(args, unknowns, strict=True) if not u]
-    known_results = trace.evaluate(jit_call_p, known_args, {"jaxpr": known, "name": name})
+    known_results = trace.evaluate(jit_call_p, known_args,
+                                   {"jaxpr": known, "name": name, "backend": backend})
     n_known = sum(1 for u in out_unknowns if not u)
     known_outs, residuals = known_results[:n_known], known_results[n_known:]
     unknown_args = [a for a, u in zip(args, unknowns, strict=True) if u]
     staged = trace.stage(jit_call_p, [*residuals, *unknown_args],
-                         {"jaxpr": unknown, "name": f"{name}_tangent"})
+                         {"jaxpr": unknown, "name": f"{name}_tangent", "backend": backend})
     known_it, staged_it = iter(known_outs), iter(staged)
     return [next(staged_it) if u else next(known_it) for u in out_unknowns]
 
 
-def _jit_call_transpose(cts: list, *args: Any, jaxpr: ClosedJaxpr, name: str) -> list[Any]:
+def _jit_call_transpose(cts: list, *args: Any, jaxpr: ClosedJaxpr, name: str, backend: str
+                        ) -> list[Any]:
     undefined = tuple(type(a) is UndefinedPrimal for a in args)
     ct_zero = tuple(type(c) is Zero for c in cts)
 
     closed = sp.transpose_jaxpr(jaxpr, undefined, ct_zero)
     known = [a for a, u in zip(args, undefined, strict=True) if not u]
     out = jit_call_p.bind(*known, *[c for c in cts if type(c) is not Zero], jaxpr=closed,
-                          name=f"transpose({name})")
+                          name=f"transpose({name})", backend=backend)
     out_it = iter(out)
     return [next(out_it) if u else None for u in undefined]
 
 
-def _jit_call_batch(axis: Any, vals: list, dims: list, jaxpr: ClosedJaxpr, name: str
-                    ) -> tuple[list, list]:
+def _jit_call_batch(axis: Any, vals: list, dims: list, jaxpr: ClosedJaxpr, name: str,
+                    backend: str) -> tuple[list, list]:
     batched, out_dims = sp.batch_jaxpr_natural(jaxpr, axis, dims)
-    return jit_call_p.bind(*vals, jaxpr=batched, name=f"vmap({name})"), out_dims
+    return jit_call_p.bind(*vals, jaxpr=batched, name=f"vmap({name})", backend=backend), \
+        out_dims
 
 
 def _jit_call_sample(dtype: np.dtype) -> list[Example]:
@@ -139,7 +151,7 @@ def _jit_call_sample(dtype: np.dtype) -> list[Example]:
         closed = trace_to_jaxpr(lambda x: [lax.mul(lax.sin(x), x)], [aval],
                                 core.DebugInfo("jit", _jit_call_sample))
         out.append(Example((sample_array(shape, dtype, seed=1),),
-                           {"jaxpr": closed, "name": "sample"}))
+                           {"jaxpr": closed, "name": "sample", "backend": "numpy"}))
     return out
 
 
@@ -182,7 +194,7 @@ class _Entry:
     """One compiled signature: the staged program and (lazily) its executable."""
 
     __slots__ = ("jaxpr", "consts", "out_tree", "exe", "out_weak", "timings", "name",
-                 "single_output", "backend")
+                 "single_output", "backend", "device_consts")
 
     def __init__(self, jaxpr: ClosedJaxpr, consts: list, out_tree: Any,
                  timings: dict[str, float], name: str):
@@ -195,6 +207,7 @@ class _Entry:
         self.name = name
         self.single_output = tree_util.treedef_is_strict_leaf(out_tree)
         self.backend = "numpy"
+        self.device_consts: list | None = None  # consts on the device (Triton backend)
 
     def executable(self) -> Executable:
         if self.exe is None:
@@ -256,7 +269,7 @@ class JittedFunction:
             if core._trace_var.get() is None:
                 return self._run(entry, dyn_leaves, sigs)
             outs = jit_call_p.bind(*entry.consts, *dyn_leaves, jaxpr=entry.jaxpr,
-                                   name=entry.name)
+                                   name=entry.name, backend=entry.backend)
             return tree_util.tree_unflatten(entry.out_tree, outs)
         except Exception as e:
             errors.reraise_filtered(e)
@@ -293,6 +306,8 @@ class JittedFunction:
 
     def _run(self, entry: _Entry, leaves: list, sigs: tuple) -> Any:
         exe = entry.exe or entry.executable()
+        if entry.backend != "numpy":
+            return self._run_on_device(entry, exe, leaves)
         vals = [x if type(x) is np.ndarray else core.to_numpy(x) for x in leaves]
         outs = exe.run(*entry.consts, *vals)
         if self.verify:
@@ -302,6 +317,28 @@ class JittedFunction:
             _check_nans(self, entry, vals, outs)
         results = [Array._wrap(core._owned(np.asarray(o), vals), weak)
                    for o, weak in zip(outs, entry.out_weak, strict=True)]
+        if entry.single_output:
+            return results[0]
+        return tree_util.tree_unflatten(entry.out_tree, results)
+
+    def _run_on_device(self, entry: _Entry, exe: Any, leaves: list) -> Any:
+        """A Triton-backend call: results stay on the device as the runtime's Arrays
+        (GpuArray) until ``np.asarray``/``device_get`` asks for them, so they chain into the
+        next call without a copy (see ``_device_args``)."""
+        rt = exe.runtime
+        if entry.device_consts is None:
+            entry.device_consts = _device_consts(rt, entry.consts)
+        args = _device_args(leaves)
+        outs = exe.device_run(*entry.device_consts, *args)
+        if self.verify or config.debug_nans.value:  # both compare host copies
+            vals = [core.to_numpy(a) for a in args]
+            host = [rt.to_host(o) for o in outs]
+            if self.verify:
+                from functrans.lowering.triton_verify import verify_call
+                verify_call(self.fun, entry.jaxpr, entry.backend, [*entry.consts, *vals], host)
+            if config.debug_nans.value:
+                _check_nans(self, entry, vals, host)
+        results = [rt.wrap(o, weak) for o, weak in zip(outs, entry.out_weak, strict=True)]
         if entry.single_output:
             return results[0]
         return tree_util.tree_unflatten(entry.out_tree, results)
@@ -459,18 +496,38 @@ class Compiled:
         self.consts = consts
         self.out_tree = out_tree
         self.timings = timings
+        self._device_consts: list | None = None
 
     def as_text(self) -> str:
         return self.exe.source
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         leaves = tree_util.tree_leaves((args, kwargs))
+        weak = [a.weak_type for a in self.exe.out_avals]
+        rt = getattr(self.exe, "runtime", None)
+        if rt is not None:  # Triton backend: results stay on the device, as jit's do
+            if self._device_consts is None:
+                self._device_consts = _device_consts(rt, self.consts)
+            outs = self.exe.device_run(*self._device_consts, *_device_args(leaves))
+            return tree_util.tree_unflatten(self.out_tree, [
+                rt.wrap(o, w) for o, w in zip(outs, weak, strict=True)])
         vals = [core.to_numpy(x) for x in leaves]
         outs = self.exe.run(*self.consts, *vals)
-        weak = [a.weak_type for a in self.exe.out_avals]
         return tree_util.tree_unflatten(self.out_tree, [
             Array._wrap(core._owned(np.asarray(o), vals), w)
             for o, w in zip(outs, weak, strict=True)])
+
+
+def _device_consts(rt: Any, consts: list) -> list:
+    """Captured arrays copied to ``rt``'s device once, not on every call."""
+    return [rt.wrap(rt.to_device(c)) for c in consts]
+
+
+def _device_args(leaves: list) -> list:
+    """Arguments for a Triton executable's ``device_run``: device arrays as they are (their
+    buffers pass through), everything else as typed host values (the runtime copies them)."""
+    from functrans.kernels.arrays import GpuArray
+    return [x if isinstance(x, GpuArray) else core.to_numpy(x) for x in leaves]
 
 
 def _as_value(c: Any) -> Any:

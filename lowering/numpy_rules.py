@@ -75,7 +75,8 @@ for _prim, _np, _kinds in [
     ("div", "true_divide", "fc"), ("rem", "fmod", "f"),
 ]:
     RULES[_prim] = _ufunc(_np, _kinds)
-    _UFUNCS[_prim] = (_np, _kinds)
+    if isinstance(getattr(np, _np), np.ufunc):  # np.real and np.imag take no out=
+        _UFUNCS[_prim] = (_np, _kinds)
 
 
 def _special(fn: Callable) -> Rule:

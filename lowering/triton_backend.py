@@ -2,9 +2,11 @@
 
 ``compile_triton(closed, name)`` runs the shared IR passes, forms kernels
 (``triton_schedule``), writes one Triton module per kernel and one launcher module, loads them
-through the content-addressed cache (``source.py``) and returns an ``Executable`` with the
-NumPy backend's interface. ``lower_text(closed, name)`` writes the same text without loading
-anything (no triton needed): ``jit(f, backend="triton").lower(x).as_text()``.
+through the content-addressed cache (``source.py``) and returns a ``TritonExecutable``: the
+NumPy backend's interface on host arrays, plus ``device_run``, which keeps buffers on the
+device (jit wraps its results as device arrays; a device array argument passes its buffer
+in). ``lower_text(closed, name)`` writes the same text without loading anything (no triton
+needed): ``jit(f, backend="triton").lower(x).as_text()``.
 
 Generated kernels read like hand-written ones: a provenance comment lists the jaxpr equations
 each kernel computes (with the user's source lines), values keep their jaxpr names, every load
@@ -42,6 +44,7 @@ from functrans.lowering.triton_index import (
     NotFusible,
     contiguous_strides,
     prod,
+    window_map,
 )
 from functrans.lowering.triton_rules import compute_dtype, tl_type
 from functrans.lowering.triton_schedule import (
@@ -50,6 +53,7 @@ from functrans.lowering.triton_schedule import (
     Schedule,
     _through,
     canonicalize_dots,
+    canonicalize_scatters,
     dot_groups,
     merged,
     next_pow2,
@@ -58,6 +62,7 @@ from functrans.lowering.triton_schedule import (
 
 from functrans import config, core
 from functrans.ir import ClosedJaxpr, Eqn, Jaxpr, Literal, Var, _Namer, pp_eqn, pp_jaxpr
+from functrans.primitives.indexing import CLIP, FILL_OR_DROP, default_fill
 
 I64_LIMIT = 2 ** 31 - 1
 # Row tile of looped row kernels (rows longer than the persistent limit), per runtime.
@@ -91,6 +96,7 @@ class KernelPlan:
     launch: dict[str, tuple[tuple[int, ...], dict[str, Any]]]  # runtime -> (grid, meta)
     empty: bool = False                 # zero-size iteration: nothing to launch
     helpers: set[str] = field(default_factory=set)
+    inplace: dict[Var, Var] = field(default_factory=dict)  # output -> buffer it adds into
 
 
 class Writer:
@@ -339,6 +345,9 @@ class Writer:
         name = e.prim.name
         if name in triton_rules.MOVEMENT:
             return self._movement(e, v, acc)
+        if name in triton_rules.INDEXED:
+            return {"gather": self._gather, "dynamic_slice": self._dynamic_slice,
+                    "dynamic_update_slice": self._dynamic_update_slice}[name](e, v, acc)
         rule = triton_rules.rule_for(e)
         assert rule is not None, name
         ins = []
@@ -426,11 +435,13 @@ class Writer:
             return self.value(operand, acc.with_dims(operand.aval.shape, dims))
         inner_acc = Access(tuple(operand.aval.shape), tuple(dims), tuple(conds), cond_axes)
         ov = self.value(operand, inner_acc)
-        axes = ov.axes | pv.axes | cond_axes
-        cond = " & ".join(f"({c})" for c in new_conds)
-        section = self.section_for(axes, [ov.section, pv.section])
+        return self._where(v, " & ".join(f"({c})" for c in new_conds), cond_axes, ov, pv)
+
+    def _where(self, v: Var, cond: str, cond_axes: frozenset[str], yes: Val, no: Val) -> Val:
+        axes = yes.axes | no.axes | cond_axes
+        section = self.section_for(axes, [yes.section, no.section])
         out = self.fresh(v)
-        self.emit(section, f"{out} = tl.where({cond}, {ov.name}, {pv.name})")
+        self.emit(section, f"{out} = tl.where({cond}, {yes.name}, {no.name})")
         return Val(out, v.aval.dtype, axes, section)
 
     def _concatenate(self, e: Eqn, v: Var, acc: Access) -> Val:
@@ -482,15 +493,96 @@ class Writer:
         self.emit(section, f"{out} = {expr}")
         return Val(out, v.aval.dtype, axes, section)
 
+    # --- data-dependent index maps: gather, dynamic_slice, dynamic_update_slice ---
+
+    def _start(self, a: Any, acc: Access, upper: int) -> tuple[Ix, str | None, list[Val]]:
+        """A start index read from ``a`` at ``acc`` and clamped into ``[0, upper]`` as the
+        impls clamp it: an Ix over an atom whose value is the clamped index (a constant for
+        a literal), the condition that it was in bounds (None: always), and the values it
+        was computed from."""
+        if type(a) is Literal and not a.aval.shape:
+            i = int(np.asarray(a.val)[()])
+            return Ix({}, min(max(i, 0), upper)), None if 0 <= i <= upper else "False", []
+        val = self.value(a, acc)
+        clamped, ok = triton_rules.clamped_index(self, val.name, a.aval.dtype, upper,
+                                                 self.i64)
+        if upper == 0:
+            return Ix(), ok, [val]
+        atom = self.space.derived(clamped, upper + 1, [], val.axes)
+        if self.looped and self.atom_section(atom) != val.section:
+            raise NotFusible("an index depends on a reduction of a row too long to keep in "
+                             "registers")
+        return Ix.of(atom), ok, [val]
+
+    def _starts(self, e: Eqn, acc: Access) -> tuple[list[Ix], list[str], frozenset[str]]:
+        """The operand index of a gather (``acc`` over its output) or of a scatter (``acc``
+        over its updates), with the in-bounds conditions of its windows and their axes."""
+        operand, indices = e.invars[:2]
+        entries, dims, bounds = window_map(acc, e.params["dimension_numbers"],
+                                           operand.aval.shape, indices.aval.shape)
+        oks, axes = [], frozenset()
+        for entry, (d, upper) in zip(entries, bounds, strict=True):
+            start, ok, vals = self._start(indices, entry, upper)
+            dims[d] = dims[d] + start
+            if ok is not None:
+                oks.append(ok)
+                axes = axes.union(*(val.axes for val in vals))
+        return dims, oks, axes
+
+    def _gather(self, e: Eqn, v: Var, acc: Access) -> Val:
+        operand = e.invars[0]
+        dims, oks, ok_axes = self._starts(e, acc)
+        val = self.value(operand, acc.with_dims(operand.aval.shape, dims))
+        if e.params["mode"] != FILL_OR_DROP or not oks:
+            return val   # CLIP and PROMISE_IN_BOUNDS clamp (what the impl does)
+        fill = e.params["fill_value"]
+        fill = default_fill(v.aval.dtype) if fill is None else fill
+        no = Val(self.const(fill, compute_dtype(v.aval.dtype)), v.aval.dtype, frozenset(), "pre")
+        return self._where(v, " & ".join(oks), ok_axes, val, no)
+
+    def _dynamic_slice(self, e: Eqn, v: Var, acc: Access) -> Val:
+        operand, *starts = e.invars
+        scalar = Access((), (), acc.conds, acc.cond_axes)
+        dims = [ix + self._start(s, scalar, int(n) - int(size))[0] for ix, s, n, size
+                in zip(acc.dims, starts, operand.aval.shape, v.aval.shape, strict=True)]
+        return self.value(operand, acc.with_dims(operand.aval.shape, dims))
+
+    def _dynamic_update_slice(self, e: Eqn, v: Var, acc: Access) -> Val:
+        operand, update, *starts = e.invars
+        if 0 in update.aval.shape:
+            return self.value(operand, acc)
+        scalar = Access((), (), acc.conds, acc.cond_axes)
+        dims, conds, cond_axes = [], list(acc.conds), acc.cond_axes
+        for ix, s, n, size in zip(acc.dims, starts, operand.aval.shape, update.aval.shape,
+                                  strict=True):
+            inner = ix + self._start(s, scalar, int(n) - int(size))[0].scale(-1)
+            dims.append(inner)
+            c, ax, _ = self._range_conds(inner, 0, int(size))
+            conds += c
+            cond_axes = cond_axes | ax
+        new_conds = conds[len(acc.conds):]
+        uv = self.value(update, Access(tuple(update.aval.shape), tuple(dims), tuple(conds),
+                                       cond_axes))
+        if not new_conds:
+            return uv
+        ov = self.value(operand, acc)
+        return self._where(v, " & ".join(f"({c})" for c in new_conds), cond_axes, uv, ov)
+
     # --- stores ---
 
-    def store(self, var: Var, val: Val, acc: Access, store_axes: frozenset[str]) -> None:
+    def store(self, var: Var, val: Val, acc: Access, store_axes: frozenset[str],
+              conds: Sequence[str] = (), atomic_add: bool = False) -> None:
+        """Store ``val`` (or, with ``atomic_add``, add it atomically) where ``acc`` points
+        in ``var``'s buffer, in the lanes of ``store_axes`` where ``conds`` hold."""
         ptr = self.ptr(var)
         off = Ix()
         for ix, s in zip(acc.dims, contiguous_strides(acc.shape), strict=True):
             off = off + ix.scale(s)
         code, sections = self.index_code(off)
         mask = self.mask_for(store_axes, ())
+        for c in conds:
+            # (where, not &: a condition on a 0-d index is a scalar; see bool_op)
+            mask = f"tl.where({c}, {mask}, False)" if mask else c
         section = self.section_for(store_axes | val.axes, sections + [val.section])
         value = val.name
         if var.aval.dtype == np.float16:
@@ -504,8 +596,11 @@ class Writer:
         # reduction is stored by the one unmasked lane).
         for axis in [a for a in _AXIS_ORDER if a in store_axes - off.axes]:
             addr += f" + 0 * {self.axis_index[axis]}"
-        line = f"tl.store({addr}, {value}, mask={mask})" if mask else \
-            f"tl.store({addr}, {value})"
+        if atomic_add:
+            line = f"tl.atomic_add({addr}, {value}, mask={mask}, sem=\"relaxed\")"
+        else:
+            line = f"tl.store({addr}, {value}, mask={mask})" if mask else \
+                f"tl.store({addr}, {value})"
         self.emit(section, line)
         if var not in self.outputs:
             self.outputs.append(var)
@@ -551,6 +646,8 @@ def build_kernel(prog: Program, c: Cluster, namer: _Namer, kname: str) -> Kernel
         return _row(prog, c, namer, kname)
     if c.kind == "matmul":
         return _matmul(prog, c, namer, kname)
+    if c.kind == "scatter":
+        return _scatter(prog, c, namer, kname)
     raise AssertionError(c.kind)
 
 
@@ -572,13 +669,18 @@ def _pointwise(prog: Program, c: Cluster, namer: _Namer, kname: str) -> KernelPl
             "xindex = xoffset + tl.arange(0, XBLOCK)",
             f"xmask = xindex < {xnumel}"]
     src = _kernel_source(w, kname, "pointwise", head, ["XBLOCK"])
+    return KernelPlan(kname, "pointwise", src, w.ptr_args, w.int_values, w.outputs,
+                      _ordered_eqns(prog, w), _pointwise_launch(numel), empty=numel == 0,
+                      helpers=w.helpers)
+
+
+def _pointwise_launch(numel: int) -> dict[str, tuple[tuple[int, ...], dict[str, Any]]]:
     launch = {}
     for rt_name, cap in (("cuda", 1024), ("interpreter", 4096)):
         block = max(16, min(next_pow2(numel), cap))
         warps = max(1, min(8, block // 256))
         launch[rt_name] = ((_cdiv(numel, block),), {"XBLOCK": block, "num_warps": warps})
-    return KernelPlan(kname, "pointwise", src, w.ptr_args, w.int_values, w.outputs,
-                      _ordered_eqns(prog, w), launch, empty=numel == 0, helpers=w.helpers)
+    return launch
 
 
 def _row(prog: Program, c: Cluster, namer: _Namer, kname: str) -> KernelPlan:
@@ -646,6 +748,36 @@ def _row(prog: Program, c: Cluster, namer: _Namer, kname: str) -> KernelPlan:
                            {"XBLOCK": xblock, "RBLOCK": rblock, "num_warps": warps})
     return KernelPlan(kname, "row", src, w.ptr_args, w.int_values, w.outputs,
                       _ordered_eqns(prog, w), launch, empty=xnumel_v == 0, helpers=w.helpers)
+
+
+def _scatter(prog: Program, c: Cluster, namer: _Namer, kname: str) -> KernelPlan:
+    """scatter_add as atomic adds: one lane per element of the updates (computed inline, with
+    their producers) adds it at its operand position, into the buffer of the operand's copy
+    (``canonicalize_scatters``), which becomes the result. Windows not entirely in bounds are
+    dropped, or clamped in CLIP mode, as the impl does. Float sums of repeated indices come
+    out in a run-dependent order."""
+    e = c.eqn
+    assert e is not None
+    buffer, _, updates = e.invars
+    out = e.outvars[0]
+    shape = c.shape
+    w = Writer(prog, c, namer, [Group("x", "xindex", shape, frozenset({"x"}))],
+               {"x": "xmask"}, looped=False, i64=_needs_i64(prog, c))
+    w.note(e)
+    numel = prod(shape)
+    xnumel = w.named_int("xnumel", numel)
+    acc = Access(shape, tuple(w.space.dims("x")))
+    dims, oks, _ = w._starts(e, acc)
+    w.store(out, w.value(updates, acc), Access(tuple(out.aval.shape), tuple(dims)),
+            frozenset({"x"}), conds=oks if e.params["mode"] != CLIP else (), atomic_add=True)
+    pid = "tl.program_id(0).to(tl.int64)" if w.i64 else "tl.program_id(0)"
+    head = [f"xoffset = {pid} * XBLOCK",
+            "xindex = xoffset + tl.arange(0, XBLOCK)",
+            f"xmask = xindex < {xnumel}"]
+    src = _kernel_source(w, kname, "scatter", head, ["XBLOCK"])
+    return KernelPlan(kname, "scatter", src, w.ptr_args, w.int_values, w.outputs,
+                      _ordered_eqns(prog, w), _pointwise_launch(numel), empty=numel == 0,
+                      helpers=w.helpers, inplace={out: buffer})
 
 
 def _reduce(w: Writer, e: Eqn, val: Val, inits: list[str]) -> str:
@@ -920,7 +1052,8 @@ def _uniform_constants(closed: ClosedJaxpr) -> ClosedJaxpr:
 
 
 def plan(closed: ClosedJaxpr, name: str, fuse: bool = True) -> Plan:
-    optimized = canonicalize_dots(_uniform_constants(passes.run_passes(closed)))
+    optimized = canonicalize_dots(canonicalize_scatters(
+        _uniform_constants(passes.run_passes(closed))))
     sched = schedule(optimized, fuse=fuse, try_kernel=try_kernel)
     jaxpr = optimized.jaxpr
     namer = _Namer()
@@ -1005,26 +1138,27 @@ def _launcher(closed: ClosedJaxpr, sched: Schedule, kernels: dict[int, KernelPla
             used.add(base)
         return n
 
-    device_consts: list[str] = []   # build-time lines: captured arrays moved to the device
+    # Build-time lines: captured arrays and literal operands copied to the device once, so
+    # that every value run() handles is a device buffer (kernels never read a literal
+    # operand: they inline scalars as constants).
+    device_consts: list[str] = []
     body: list[str] = []
     for v in jaxpr.invars:
         body.append(f"{vname(v)} = rt.input({vname(v)})")
     for v, c in zip(jaxpr.constvars, closed.consts, strict=True):
         ref = consts.add(core.to_numpy(c), f"captured {v.aval.str_short()}", "c")
-        device_consts.append(f"{vname(v)} = rt.input({ref})")
+        device_consts.append(f"{vname(v)} = rt.to_device({ref})")
 
-    def operand(a: Any, on_device: bool = True) -> str:
+    def operand(a: Any) -> str:
         if type(a) is Literal:
             value = np.asarray(a.val, a.aval.dtype)
             ref = consts.add(value, f"literal {a.aval.str_short()}", "c",
                              key=("lit", id(a)))
-            if a.aval.shape and on_device:
-                n = vname(a)
-                line = f"{n} = rt.input({ref})"
-                if line not in device_consts:
-                    device_consts.append(line)
-                return n
-            return ref
+            n = vname(a)
+            line = f"{n} = rt.to_device({ref})"
+            if line not in device_consts:
+                device_consts.append(line)
+            return n
         return vname(a)
 
     for c in sched.clusters:
@@ -1072,6 +1206,11 @@ def _launcher(closed: ClosedJaxpr, sched: Schedule, kernels: dict[int, KernelPla
         meta_txt = ", ".join(f"{a}={b}" for a, b in meta_gpu.items())
         body.append(f"#   on a GPU: grid {grid_gpu}, {meta_txt}")
         for v in k.outputs:
+            if v in k.inplace:
+                body.append(f"# {namer(v)} is {namer(k.inplace[v])}'s buffer, added into in "
+                            f"place")
+                body.append(f"{vname(v)} = {vname(k.inplace[v])}")
+                continue
             dref = consts.add(v.aval.dtype, v.aval.dtype.name, "dt",
                               key=("dtype", v.aval.dtype.str))
             body.append(f"{vname(v)} = rt.empty({_ints(v.aval.shape)}, {dref})")
@@ -1143,7 +1282,17 @@ def _load_kernel(k: KernelPlan) -> Any:
     return getattr(mod, k.name)
 
 
-def compile_triton(closed: ClosedJaxpr, name: str = "f", fuse: bool = True) -> Executable:
+class TritonExecutable(Executable):
+    """An Executable of this backend. ``run(*host_arrays)`` returns host arrays, like the NumPy
+    backend's (for jit_call's impl and verify); ``device_run(*args)`` takes
+    device arrays (their buffers pass through) or host values (copied over) and returns the
+    runtime's device buffers, which jit wraps with ``runtime.wrap`` without copying back."""
+
+    __slots__ = ("device_run", "runtime", "plan")
+
+
+def compile_triton(closed: ClosedJaxpr, name: str = "f", fuse: bool = True
+                   ) -> TritonExecutable:
     from functrans.kernels import launch as launch_mod
     t0 = time.perf_counter()
     p = plan(closed, name, fuse=fuse)
@@ -1161,23 +1310,21 @@ def compile_triton(closed: ClosedJaxpr, name: str = "f", fuse: bool = True) -> E
         "triton", p.launcher, {"function": name, "n_eqns": len(p.closed.jaxpr.eqns),
                                "kernels": [k.name for k in p.kernels.values()]},
         persist=config.persistent_cache.value)
-    run = module.build(K)
+    device_run = module.build(K)
     t3 = time.perf_counter()
-    if rt.on_device:
-        device_run = run
 
-        def run(*args: Any) -> tuple:
-            return tuple(rt.to_host(o) for o in device_run(*args))
+    def run(*args: Any) -> tuple:
+        return tuple(rt.to_host(o) for o in device_run(*args))
 
-        run.device_run = device_run  # type: ignore[attr-defined]
     timings = {"passes+schedule+codegen": t1 - t0, "runtime": t2 - t1, "load": t3 - t2}
-    run.plan = p  # type: ignore[attr-defined]
-    return Executable(run, p.text, path, p.closed, timings, found)
+    exe = TritonExecutable(run, p.text, path, p.closed, timings, found)
+    exe.device_run, exe.runtime, exe.plan = device_run, rt, p
+    return exe
 
 
 def plan_of(exe: Executable) -> Plan | None:
     """The schedule and kernels behind an executable of this backend."""
-    return getattr(exe.run, "plan", None)
+    return getattr(exe, "plan", None)
 
 
 def lower_text(closed: ClosedJaxpr, name: str = "f") -> str:

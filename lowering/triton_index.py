@@ -10,7 +10,9 @@ through an ``Access``: one ``Ix`` per dimension of the value, where an ``Ix`` is
 of copying data, so they cost nothing at run time. A buffer load turns an access into one
 offset ``sum_d Ix_d * stride_d``; runs of a group's atoms whose coefficients match the group's
 own strides collapse back into the group index (``xindex``), which keeps contiguous loads
-vectorizable.
+vectorizable. Gathers, scatters and dynamic slices index the same way: their start indices
+are atoms too, whose code is an index value loaded (or computed) in the kernel and clamped
+into a known range (``window_map`` lays out XLA's dimension numbers).
 
 Every integer that depends on shapes goes through ``Kernel.int_arg``: kernels take sizes at
 run time, so the same kernel text serves every shape with the same structure.
@@ -429,3 +431,32 @@ def through_rev(acc: Access, operand_shape: Sequence[int], dims: Sequence[int]) 
     for d, ix in enumerate(acc.dims):
         out.append(ix.scale(-1) + (int(operand_shape[d]) - 1) if d in dims else ix)
     return acc.with_dims(operand_shape, out)
+
+
+# --- data-dependent index maps: gather and scatter windows --------------------------------------
+
+
+def window_map(acc: Access, dnums: Sequence[Sequence[int]], operand_shape: Sequence[int],
+               indices_shape: Sequence[int]
+               ) -> tuple[list[Access], list[Ix], list[tuple[int, int]]]:
+    """XLA's gather as an index map: ``acc`` indexes the gather's output (or a scatter's
+    updates: ScatterDimensionNumbers line up with GatherDimensionNumbers field by field).
+    Returns the access of each index-vector entry in the indices, the operand index without
+    the data-dependent starts (window offsets, and batching dims' positions, which are the
+    indices' own), and per entry the operand dimension it starts and its largest valid start
+    (the impls clamp starts into ``[0, size - window]``)."""
+    window_axes, collapsed, index_map, op_batching, ix_batching = (tuple(f) for f in dnums)
+    batch = [acc.dims[a] for a in range(len(acc.shape)) if a not in window_axes]
+    entries = [Access(tuple(indices_shape), (*batch, Ix({}, j)), acc.conds, acc.cond_axes)
+               for j in range(len(index_map))]
+    window = [d for d in range(len(operand_shape)) if d not in collapsed
+              and d not in op_batching]
+    dims = [Ix()] * len(operand_shape)
+    sizes = [1] * len(operand_shape)
+    for d, a in zip(window, window_axes, strict=True):
+        dims[d] = acc.dims[a]
+        sizes[d] = int(acc.shape[a])
+    for d, b in zip(op_batching, ix_batching, strict=True):
+        dims[d] = batch[b]
+    bounds = [(d, int(operand_shape[d]) - sizes[d]) for d in index_map]
+    return entries, dims, bounds

@@ -506,6 +506,45 @@ def movement_ok(eqn: Eqn) -> bool:
     return True
 
 
+# --- data-dependent index maps (gather, dynamic slices) and atomic scatter-add ----------------
+
+# Lazy like movement, but an operand is read at positions that come from index *values*
+# (loaded or computed in the kernel, clamped exactly as the impls clamp them).
+INDEXED = frozenset({"gather", "dynamic_slice", "dynamic_update_slice"})
+# Element types tl.atomic_add accepts (32/64-bit integers, float16/32/64).
+ATOMIC_ADD_TYPES = frozenset({"int32", "int64", "uint32", "uint64", "float16", "float32",
+                              "float64"})
+
+
+def indexed_ok(eqn: Eqn) -> bool:
+    return eqn.prim.name in INDEXED and _all_supported(eqn)
+
+
+def clamped_index(k: Any, x: str, dtype: np.dtype, upper: int, i64: bool
+                  ) -> tuple[str, str | None]:
+    """The index ``x`` (of integer ``dtype``) clamped into ``[0, upper]`` as the impls clamp
+    start indices (exact for every integer dtype: uint64 compares unsigned), as int32 (int64
+    in 64-bit kernels), and the condition that it was in bounds (None: always)."""
+    d = np.dtype(dtype)
+    conds, v = [], x
+    if d.kind == "i":
+        zero = k.const(0, d)
+        conds.append(f"({x} >= {zero})")
+        v = f"tl.maximum({v}, {zero})"
+    if upper < np.iinfo(d).max:
+        hi = k.const(upper, d)
+        conds.append(f"({x} <= {hi})")
+        v = f"tl.minimum({v}, {hi})"
+    return f"({v}).to({'tl.int64' if i64 else 'tl.int32'})", " & ".join(conds) or None
+
+
+def scatter_add_ok(eqn: Eqn) -> bool:
+    """A scatter_add the atomic kernel handles: every form of XLA's dimension numbers and
+    modes, for element types with a hardware atomic add."""
+    return (eqn.prim.name == "scatter_add" and _all_supported(eqn)
+            and _out(eqn).name in ATOMIC_ADD_TYPES)
+
+
 def dot_ok(eqn: Eqn) -> bool:
     if eqn.prim.name != "dot_general" or not _all_supported(eqn):
         return False
@@ -577,7 +616,7 @@ FAMILY_FALLBACKS = {
     "linalg": "decompositions need cuSOLVER-style algorithms; run through the host impl",
     "fft": "FFTs run through the host impl (cuFFT via CuPy is a planned table entry)",
     "sort": "sorting networks are not generated yet; sort (one operand) uses xp.sort",
-    "indexing": "gather/scatter need data-dependent addressing, not generated yet",
+    "indexing": "no generated kernel for this indexing primitive yet",
     "cumulative": "scans are not generated yet; cumsum/cumprod use xp.cumsum/xp.cumprod",
     "random": "samplers with rejection loops run through the host impl",
     "control": "control flow runs through the host impl",
@@ -599,8 +638,12 @@ FALLBACK_REASONS: dict[str, str] = {
     "random_gamma_grad": "no Triton formula for the gamma sample derivative",
     "reduce_precision": "bit-level rounding not generated yet",
     "split": "multiple-output slicing not generated yet",
-    "dynamic_slice": "start indices are data: not generated yet",
-    "dynamic_update_slice": "start indices are data: not generated yet",
+    "scatter": "repeated indices must keep the last update (C order): atomics have no order",
+    "scatter_mul": "no atomic multiply in Triton (a CAS loop is not generated yet)",
+    "scatter_min": "float atomic min drops NaN (np.minimum.at keeps it); integer form not "
+                   "generated yet",
+    "scatter_max": "float atomic max drops NaN (np.maximum.at keeps it); integer form not "
+                   "generated yet",
     "conv_general_dilated": "convolutions run through the host impl (no generated kernel yet)",
     "reduce_window_sum": "windowed reductions run through the host impl",
     "reduce_window_max": "windowed reductions run through the host impl",
@@ -613,9 +656,11 @@ FALLBACK_REASONS: dict[str, str] = {
 
 def lowering_kind(prim_name: str, family: str) -> str:
     """How a primitive lowers for supported dtypes: "kernel" (a Triton rule: elementwise,
-    movement, reduction or matmul) or "fallback" (with a reason in the tables above)."""
+    movement, indexing, reduction, matmul or scatter-add) or "fallback" (with a reason in the
+    tables above)."""
     if (prim_name in RULES or prim_name in MOVEMENT or prim_name in REDUCTIONS
-            or prim_name in ARG_REDUCTIONS or prim_name == "dot_general"):
+            or prim_name in ARG_REDUCTIONS or prim_name in INDEXED
+            or prim_name in ("dot_general", "scatter_add")):
         return "kernel"
     return "fallback"
 
@@ -626,7 +671,9 @@ def fallback_reason(prim_name: str, family: str) -> str | None:
 
 def fallback_why(eqn: Eqn) -> str:
     """Why this equation is not part of a generated kernel (shown in the lowered text)."""
-    reason = fallback_reason(eqn.prim.name, eqn.prim.family)
+    name, family = eqn.prim.name, eqn.prim.family
+    reason = fallback_reason(name, family) if lowering_kind(name, family) == "fallback" \
+        else None
     if reason is not None:
         return reason
     dtypes = [a.aval.dtype for a in eqn.invars] + [v.aval.dtype for v in eqn.outvars]
@@ -637,6 +684,8 @@ def fallback_why(eqn: Eqn) -> str:
         return "a reduction over an empty axis (or over several axes for an arg-reduction)"
     if eqn.prim.name == "dot_general":
         return "integer, mixed-precision or empty matmul"
+    if eqn.prim.name == "scatter_add":
+        return "tl.atomic_add needs 32/64-bit integers or float16/32/64"
     return "no Triton rule for these parameters or dtypes"
 
 

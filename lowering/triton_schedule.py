@@ -4,10 +4,11 @@ It starts from the shared fusion pass's classification (``fusion.is_elementwise`
 close groups) and goes further, since on a GPU every kernel boundary is a round trip through
 memory:
 
-* **lazy** values (elementwise equations with a Triton rule, and movement primitives:
-  broadcast_in_dim, reshape, transpose, slice, rev, pad, concatenate, iota) are never stored
-  unless they have to be: each kernel recomputes what it needs through index maps (a
-  broadcast operand is read through stride 0, never materialized);
+* **lazy** values (elementwise equations with a Triton rule, movement primitives:
+  broadcast_in_dim, reshape, transpose, slice, rev, pad, concatenate, iota, and those whose
+  positions are data: gather, dynamic_slice, dynamic_update_slice) are never stored unless
+  they have to be: each kernel recomputes what it needs through index maps (a broadcast
+  operand is read through stride 0, never materialized);
 * a value is stored (an *anchor*) when it is a program output, when a fallback or a matmul
   operand needs it in memory, or when an expensive value would otherwise be recomputed by
   several kernels;
@@ -15,7 +16,9 @@ memory:
   the same axes of the same shape, their prologue, their epilogue in the reduced shape, and row
   patterns: a reduction broadcast back and combined with the row again, as in softmax, layer
   norm, logsumexp), ``matmul`` (dot_general with an epilogue of elementwise consumers: bias,
-  activation, scale, cast) and ``fallback`` (one primitive without a Triton rule).
+  activation, scale, cast), ``scatter`` (scatter_add: atomic adds over the updates, with
+  their producers inlined, into a copy of the operand that a kernel before it stores; see
+  ``canonicalize_scatters``) and ``fallback`` (one primitive without a Triton rule).
 
 Merges never create a cycle between kernels. Whether a merge is possible for a row or matmul
 kernel is decided by generating it (``try_kernel``), so the scheduler and the code generator
@@ -59,14 +62,17 @@ RECOMPUTE_LIMIT = 12
 
 
 def classify(eqn: Eqn) -> str:
-    """"lazy" (inlined wherever used), "red", "dot" or "other" (a fallback)."""
+    """"lazy" (inlined wherever used), "red", "dot", "scatter" or "other" (a fallback)."""
     name = eqn.prim.name
     if triton_rules.rule_for(eqn) is not None and not eqn.prim.multiple_results and (
             fusion.is_elementwise(eqn) or name in ("bitcast_convert_type", "copy",
                                                    "stop_gradient", "checkpoint_name")):
         return "lazy"
-    if triton_rules.movement_ok(eqn) and _movement_supported(eqn):
+    if triton_rules.movement_ok(eqn) and _movement_supported(eqn) \
+            or triton_rules.indexed_ok(eqn):
         return "lazy"
+    if triton_rules.scatter_add_ok(eqn):
+        return "scatter"
     if triton_rules.reduction_ok(eqn):
         return "red"
     if triton_rules.dot_ok(eqn) and all(type(a) is Var for a in eqn.invars):
@@ -82,11 +88,11 @@ def _movement_supported(eqn: Eqn) -> bool:
 
 @dataclass
 class Cluster:
-    kind: str                                   # "pointwise" | "row" | "matmul" | "fallback"
-    eqn: Eqn | None = None                      # the fallback / matmul equation
+    kind: str                       # "pointwise" | "row" | "matmul" | "scatter" | "fallback"
+    eqn: Eqn | None = None                      # the fallback / matmul / scatter equation
     reds: list[Eqn] = field(default_factory=list)
     anchors: list[Var] = field(default_factory=list)   # lazy values this kernel stores
-    shape: tuple[int, ...] = ()                 # pointwise: iteration shape; row: input shape
+    shape: tuple[int, ...] = ()     # pointwise: iteration shape; row: input; scatter: updates
     axes: tuple[int, ...] = ()                  # row: reduced axes
     persistent: bool = True
     stores: list[Var] = field(default_factory=list)    # reduction/dot outputs others read
@@ -96,7 +102,7 @@ class Cluster:
     @property
     def own_values(self) -> list[Var]:
         out = [e.outvars[0] for e in self.reds]
-        if self.kind == "matmul" and self.eqn is not None:
+        if self.kind in ("matmul", "scatter") and self.eqn is not None:
             out.append(self.eqn.outvars[0])
         return out
 
@@ -271,6 +277,40 @@ def canonicalize_dots(closed: ClosedJaxpr) -> ClosedJaxpr:
                        closed.consts)
 
 
+def canonicalize_scatters(closed: ClosedJaxpr) -> ClosedJaxpr:
+    """Give every atomic scatter a buffer of its own to add into: ``out = scatter_add(x, i,
+    u)`` becomes ``x' = copy(x); out = scatter_add(x', i, u)``. The copy is a lazy value like
+    any other (a zero fill or the operand's own computation, fused into a kernel of its shape);
+    the scheduler stores it, and the scatter kernel adds into that buffer in place (nothing
+    else reads it), so the operand itself is never changed. A chain of scatters whose
+    intermediate results nothing else reads (``x.at[i].add(u).at[j].add(v)``) adds into one
+    buffer."""
+    jaxpr = closed.jaxpr
+    if not any(classify(e) == "scatter" for e in jaxpr.eqns):
+        return closed
+    from functrans.primitives.elementwise import copy_p
+    uses: dict[Var, int] = {}
+    for e in jaxpr.eqns:
+        for a in e.invars:
+            if type(a) is Var:
+                uses[a] = uses.get(a, 0) + 1
+    private: set[Var] = set()       # scatter results that only the next scatter reads
+    eqns: list[Eqn] = []
+    for e in jaxpr.eqns:
+        if classify(e) == "scatter":
+            operand = e.invars[0]
+            if operand not in private:
+                fresh = Var(operand.aval)
+                eqns.append(Eqn(copy_p, [operand], [fresh], {}, e.source_info))
+                e = Eqn(e.prim, [fresh, *e.invars[1:]], e.outvars, e.params, e.source_info)
+            out = e.outvars[0]
+            if uses.get(out, 0) == 1 and out not in jaxpr.outvars:
+                private.add(out)
+        eqns.append(e)
+    return ClosedJaxpr(Jaxpr(jaxpr.constvars, jaxpr.invars, jaxpr.outvars, eqns, jaxpr.debug),
+                       closed.consts)
+
+
 # --- the schedule -------------------------------------------------------------------------------
 
 
@@ -320,7 +360,7 @@ def cluster_roots(c: Cluster) -> list[Var]:
     roots = list(c.anchors) + list(c.stores)
     for e in c.reds:
         roots.append(e.outvars[0])
-    if c.kind in ("matmul", "fallback") and c.eqn is not None:
+    if c.kind in ("matmul", "scatter", "fallback") and c.eqn is not None:
         roots.extend(c.eqn.outvars if c.kind == "fallback" else [c.eqn.outvars[0]])
     return roots
 
@@ -388,6 +428,10 @@ def _choose_anchors(prog: Program) -> None:
         if k == "other":
             for a in e.invars:
                 add(a)
+        elif k == "scatter":
+            # The operand (a copy made for this scatter) is stored, then added into in place.
+            add(e.invars[0])
+            prog.shared.add(e.invars[0])
         elif k == "dot":
             for i, (a, groups) in enumerate(zip(e.invars, dot_groups(e), strict=True)):
                 # A view may end at any value that is stored anyway.
@@ -428,6 +472,8 @@ def _form_clusters(prog: Program, try_kernel: Callable[[Program, Cluster], bool]
             clusters.append(Cluster("fallback", eqn=e))
         elif k == "dot":
             clusters.append(Cluster("matmul", eqn=e, shape=tuple(e.outvars[0].aval.shape)))
+        elif k == "scatter":
+            clusters.append(Cluster("scatter", eqn=e, shape=tuple(e.invars[2].aval.shape)))
         elif k == "red":
             shape = tuple(e.invars[0].aval.shape)
             axes = tuple(sorted(int(a) for a in e.params["axes"]))

@@ -97,6 +97,11 @@ else:
          (_arr((4, 128, 64)), _arr((4, 128, 64)))),
         ("movement", lambda x: fnp.concatenate([x.T, fnp.sin(x.T[::-1])], axis=0)
          + lax.broadcasted_iota(np.float32, (256, 128), 1), (_arr((128, 128)),)),
+        ("gather", lambda x, i: fnp.asarray(x)[i] * 2.0 + 1.0,
+         (_arr((512, 256)), rng.integers(-512, 512, 1024).astype(np.int32))),
+        ("scatter_add", lambda x, i, v: fnp.asarray(x).at[i].add(v * 2.0),
+         (_arr((512, 256)), rng.integers(-512, 512, 1024).astype(np.int32),
+          _arr((1024, 256)))),
     ]
 
     def _kernels(fn, args):
@@ -141,6 +146,12 @@ else:
             report = ptx.ptxas_report(ck.asm["ptx"])
             assert report["spill_stores"] == 0 and report["spill_loads"] == 0, \
                 (k.name, report)
+
+    def test_scatter_add_compiles_to_atomics(compiled):
+        kernels = compiled["scatter_add"]
+        assert [k.kind for k, _ in kernels] == ["pointwise", "scatter"]   # copy, then adds
+        assert "atom.global" in kernels[1][1].asm["ptx"] or \
+            "red.global" in kernels[1][1].asm["ptx"]
 
     def test_the_row_limit_keeps_long_rows_looped():
         closed = ft.make_jaxpr(_looped_sum)(_arr((4, 65536)))

@@ -656,3 +656,402 @@ else:
             sys.argv = old
         out = capsys.readouterr().out
         assert "ratio" in out.lower() or "x " in out.lower(), out
+
+    # --- device residency: results stay on the device, chained calls copy nothing ----------------
+
+    from functrans.kernels import launch
+    from functrans.kernels.arrays import GpuArray
+
+    def counts():
+        return launch.transfers.to_device, launch.transfers.to_host
+
+    def device_kind():
+        """The array type the runtime declares for its results."""
+        rt = launch.runtime()
+        return type(rt.wrap(rt.empty((1,), np.float32)))
+
+    @given(st.data())
+    @FEW
+    def test_results_stay_on_the_device_and_chain_without_copies(data):
+        shape = data.draw(st.lists(st.integers(1, 9), min_size=0, max_size=2).map(tuple))
+        x = arrays(data.draw, shape, np.float32)
+        f = tjit(lambda x: (fnp.sin(x) * 2.0, x + 1.0))
+        g = tjit(lambda a, b: fnp.tanh(a * b))
+        launch.transfers.reset()
+        a, b = f(x)
+        assert type(a) is device_kind() and type(b) is device_kind()
+        assert a.device == "cpu"                      # the interpreter's "device" memory
+        assert (a.shape, a.dtype) == (shape, np.float32)
+        assert counts() == (1, 0)                     # x went over once; nothing came back
+        z = g(g(a, b), a)
+        assert type(z) is device_kind() and counts() == (1, 0)
+        want = np.tanh(np.tanh(np.sin(x) * 2 * (x + 1)) * (np.sin(x) * 2))
+        assert_close(np.asarray(z), want, "chained results", tol=1e-5)
+        assert counts() == (1, 1)                     # asked for: one copy back
+        np.asarray(z)
+        assert counts() == (1, 1)                     # and only once
+        assert_close(ft.device_get(a), np.sin(x) * 2, "device_get", tol=1e-6)
+
+    def test_captured_arrays_go_to_the_device_once():
+        w = np.arange(12, dtype=np.float32).reshape(3, 4)
+        f = tjit(lambda x: x * w + 1.0)
+        x = f(np.ones((3, 4), np.float32))
+        launch.transfers.reset()
+        for _ in range(3):
+            x = f(x)
+        assert counts() == (0, 0)
+        c = tjit(lambda x: x * w).lower(x).compile()   # Compiled keeps results there too
+        y = c(c(x))
+        assert type(y) is device_kind() and counts() == (1, 0)  # w, once for c
+        assert_close(np.asarray(y), np.asarray(x) * w * w, "compiled", tol=1e-6)
+
+    def test_fallbacks_take_device_buffers():
+        x = tjit(lambda v: v * 1.0)(np.linspace(-1, 1, 12, dtype=np.float32))
+        xp_only = tjit(lambda v: (lax.sort(v * 2.0, dimension=0), fnp.cumsum(v)))
+        host_impl = tjit(lambda v: lax.erfc(v) + 1.0)
+        launch.transfers.reset()
+        s, c = xp_only(x)
+        assert counts() == (0, 0)                     # xp.sort / xp.cumsum on the buffers
+        e = host_impl(x)
+        assert counts() == (1, 1)                     # erfc: the impl on a host copy, back
+        v = np.asarray(x)
+        assert_close(np.asarray(s), np.sort(v * 2), "sort")
+        assert_close(np.asarray(c), np.cumsum(v), "cumsum")
+        assert_close(np.asarray(e), np.asarray(lax.erfc(v)) + 1, "erfc")
+
+    def test_device_arrays_in_numpy_code_are_copied_once():
+        v = np.arange(1, 6, dtype=np.float32)
+        y = tjit(lambda v: v * 1.0)(v)
+        launch.transfers.reset()
+        z = ft.jit(lambda v: v * 2.0, backend="numpy")(y)
+        w = fnp.exp(y) + y                             # eager ops: the same host copy
+        assert counts() == (0, 1) and type(z) is ft.Array
+        assert_close(z, v * 2, "numpy backend")
+        assert_close(w, np.exp(v) + v, "eager", tol=1e-6)
+        assert y.block_until_ready() is y
+
+    # --- jit nested under grad / vmap / jvp ------------------------------------------------------
+
+    @pytest.fixture
+    def no_numpy_backend(monkeypatch):
+        """Fails any compile for the NumPy backend: everything must lower through Triton."""
+        from functrans.lowering import jit as jit_mod
+
+        def refuse(closed, name="f"):
+            raise AssertionError(f"{name} was compiled for the NumPy backend")
+
+        ft.clear_caches()
+        monkeypatch.setattr(jit_mod, "compile_numpy", refuse)
+        yield
+        ft.clear_caches()
+
+    def _inner(x):
+        return fnp.sin(x) * x + fnp.exp(-x * x)
+
+    @given(st.data())
+    @FEW
+    def test_transforms_of_a_triton_jit_run_on_triton(data):
+        n = data.draw(st.integers(1, 9))
+        x = arrays(data.draw, (2, n), np.float64)
+        t = arrays(data.draw, (2, n), np.float64)
+        inner = tjit(_inner)
+        from functrans.lowering import jit as jit_mod
+        saved = jit_mod.compile_numpy
+        jit_mod.compile_numpy = None                  # (a fixture would run once per example)
+        try:
+            got = [ft.grad(lambda v: fnp.sum(inner(v)))(x), ft.vmap(inner)(x),
+                   ft.jvp(inner, (x,), (t,))[1], ft.vmap(ft.grad(lambda v: fnp.sum(inner(v))))(x)]
+        finally:
+            jit_mod.compile_numpy = saved
+        want = [ft.grad(lambda v: fnp.sum(_inner(v)))(x), _inner(x),
+                ft.jvp(_inner, (x,), (t,))[1], ft.grad(lambda v: fnp.sum(_inner(v)))(x)]
+        for i, (g, w) in enumerate(zip(got, want, strict=True)):
+            assert_close(g, w, f"transform {i}", tol=1e-12)
+
+    @pytest.mark.parametrize("transform", ["grad", "vmap", "vmap_grad", "jacfwd"])
+    def test_transforms_of_a_nested_jit_under_an_outer_triton_jit(transform, no_numpy_backend):
+        inner = ft.jit(_inner)                         # no backend: the outer jit's decides
+        loss = lambda v: fnp.sum(inner(v))             # noqa: E731
+        ref_loss = lambda v: fnp.sum(_inner(v))        # noqa: E731
+        f, ref = {"grad": (ft.grad(loss), ft.grad(ref_loss)),
+                  "vmap": (ft.vmap(inner), ft.vmap(_inner)),
+                  "vmap_grad": (ft.vmap(ft.grad(loss)), ft.vmap(ft.grad(ref_loss))),
+                  "jacfwd": (ft.jacfwd(inner), ft.jacfwd(_inner))}[transform]
+        x = np.linspace(-1, 1, 12).reshape(3, 4)
+        x = x[0] if transform == "jacfwd" else x
+        out = tjit(f)(x)
+        assert type(out) is device_kind()
+        with ft.disable_jit():
+            want = ref(x)
+        assert_close(out, want, transform, tol=1e-12)
+        text = tjit(f).lower(x).as_text()
+        assert count_kernels(text) >= 1 and count_fallbacks(text) == 0, text
+        assert "jit_call" not in text.split("def build")[1]  # inlined, not a call
+
+    # --- the CUDA runtime's CuPy calls, against a minimal fake cupy ---------------------------
+
+    class FakeCupyArray(np.ndarray):
+        """A NumPy array posing as a CuPy array: what the runtime reads of one (``data.ptr``,
+        ``device.id``, ``device.synchronize()``)."""
+
+        @property
+        def data(self):
+            return type("Mem", (), {"ptr": self.__array_interface__["data"][0]})()
+
+        @property
+        def device(self):
+            return FAKE_DEVICE
+
+    class _FakeDevice:
+        id = 0
+        synchronized = 0
+
+        def synchronize(self):
+            type(self).synchronized += 1
+
+    FAKE_DEVICE = _FakeDevice()
+
+    def _fake_cupy():
+        import types
+        mod = types.ModuleType("cupy")
+        mod.ndarray = FakeCupyArray
+        mod.asnumpy_calls = []
+
+        def dev(a):
+            return np.asarray(a).view(FakeCupyArray)
+
+        def asnumpy(a):
+            assert type(a) is FakeCupyArray, "asnumpy of something not on the device"
+            mod.asnumpy_calls.append(a.shape)
+            return np.array(a)
+
+        def array(a):
+            assert type(a) is np.ndarray, "a host copy of something already on the device"
+            return np.array(a).view(FakeCupyArray)
+
+        def numpy_function(name):   # cupy.sort, cupy.cumsum, ...: results stay "on device"
+            fn = getattr(np, name)
+            return lambda *a, **k: dev(fn(*[np.asarray(x) for x in a], **k))
+
+        mod.asnumpy, mod.array, mod.asarray = asnumpy, array, dev
+        mod.empty = lambda shape, dtype: dev(np.empty(shape, dtype))
+        mod.__getattr__ = numpy_function
+        mod.cuda = types.SimpleNamespace(
+            get_current_stream=lambda: types.SimpleNamespace(ptr=4242))
+        return mod
+
+    @pytest.fixture
+    def fake_cuda_runtime(monkeypatch):
+        """A CudaRuntime over the fake cupy, used by jit(backend="triton")."""
+        fake = _fake_cupy()
+        monkeypatch.setitem(sys.modules, "cupy", fake)
+        monkeypatch.setattr(launch, "_install_stream_hook", lambda triton, cupy: None)
+        rt = launch.CudaRuntime()
+        monkeypatch.setattr(launch, "runtime", lambda: rt)
+        triton_backend.clear_caches()
+        yield rt, fake
+        triton_backend.clear_caches()
+
+    def test_cuda_runtime_keeps_cupy_buffers_on_the_device(fake_cuda_runtime):
+        rt, fake = fake_cuda_runtime
+        x = np.array([3.0, -1.0, 2.0, 0.5], np.float32)
+        f = tjit(lambda v: (lax.sort(v, dimension=0), lax.erfc(v)))  # fallbacks only
+        launch.transfers.reset()
+        s, e = f(x)
+        assert type(s) is GpuArray and type(s._device_buffer) is FakeCupyArray
+        assert s.device == "cuda:0" and s.device.platform == "cuda"
+        # x in, and erfc's round trip (its impl runs on a host copy)
+        assert counts() == (2, 1) and len(fake.asnumpy_calls) == 1
+        s2, _ = f(s)                                   # a device argument: no copy in
+        assert counts() == (3, 2)
+        assert_close(np.asarray(s2), np.sort(x), "sort of sorted")
+        assert_close(np.asarray(e), np.asarray(lax.erfc(x)), "erfc")
+        assert len(fake.asnumpy_calls) == 4 and counts() == (3, 4)
+        before = _FakeDevice.synchronized
+        assert s.block_until_ready() is s and _FakeDevice.synchronized == before + 1
+
+    _install_stream_hook = launch._install_stream_hook   # (the fixture stubs it out)
+
+    def test_cuda_runtime_launches_with_device_pointers_on_cupys_stream(fake_cuda_runtime,
+                                                                        monkeypatch):
+        import types
+        rt, fake = fake_cuda_runtime
+        drv = types.SimpleNamespace(get_current_stream=lambda dev: 0)
+        stub = types.SimpleNamespace(
+            runtime=types.SimpleNamespace(driver=types.SimpleNamespace(active=drv)))
+        monkeypatch.setattr(launch, "_hook_installed", False)
+        _install_stream_hook(stub, fake)
+        assert drv.get_current_stream(0) == 0         # other launchers' stream: unchanged
+        seen = []
+
+        class Kernel:
+            def __getitem__(self, grid):
+                def run(*args, **meta):
+                    seen.append((grid, args, meta, drv.get_current_stream(0)))
+                return run
+
+        buf = rt.input(np.arange(4, dtype=np.float32))
+        assert type(buf) is FakeCupyArray and rt.input(buf) is buf
+        rt.launch(Kernel(), (2,), (buf, 4), {"XBLOCK": 2})
+        (grid, args, meta, stream), = seen
+        assert grid == (2,) and meta == {"XBLOCK": 2} and args[1] == 4
+        assert stream == 4242                          # CuPy's current stream
+        assert args[0].data_ptr() == buf.__array_interface__["data"][0]
+        assert args[0].dtype == np.float32
+        assert drv.get_current_stream(0) == 0
+
+    # --- gathers, scatter-adds and dynamic slices: data-dependent index maps -----------------
+
+    INDEXING = ["gather", "scatter_add", "dynamic_slice", "dynamic_update_slice"]
+
+    @pytest.mark.parametrize("name", INDEXING)
+    def test_every_indexing_sample_is_a_kernel_and_matches_impl(name):
+        """All samples (every mode, out-of-bounds, batching dims, uint64 indices, empty
+        shapes) of every supported dtype: generated kernels, no fallback, the impl's values
+        (scatter_add sums of repeated indices to float tolerance: atomics have no order)."""
+        for prim, dtype in [c for c in CASES if c[0].name == name]:
+            if not triton_rules.supported_dtype(dtype) or (
+                    name == "scatter_add" and dtype.name not in triton_rules.ATOMIC_ADD_TYPES):
+                continue
+            for ex in prim.sample(dtype):
+                def f(*args, ex=ex, prim=prim):
+                    return prim.bind(*args, **ex.params)
+
+                what = f"{name} {describe(ex)}"
+                assert count_fallbacks(tjit(f).lower(*ex.args).as_text()) == 0, what
+                assert_close(tjit(f)(*ex.args), prim.impl(*ex.args, **ex.params), what)
+
+    def _indices(draw, shape, n):
+        """Index values of ``shape`` for an axis of size ``n``: in range, negative, and out of
+        bounds on both sides."""
+        seed = draw(st.integers(0, 2 ** 31 - 1))
+        return np.random.default_rng(seed).integers(-2 * n - 1, 2 * n + 2, shape).astype(
+            draw(st.sampled_from([np.int32, np.int64, np.uint8, np.int8])))
+
+    @given(st.data())
+    @FEW
+    def test_gathers_fuse_into_one_kernel(data):
+        """take / take_along_axis / .at[].get in each mode, with in-range, negative and
+        out-of-bounds indices, fused with elementwise producers and consumers: one kernel."""
+        shape = data.draw(st.lists(st.integers(1, 7), min_size=1, max_size=3).map(tuple))
+        axis = data.draw(st.integers(0, len(shape) - 1))
+        dtype = np.dtype(data.draw(st.sampled_from(["float32", "float16", "int32"])))
+        x = arrays(data.draw, shape, dtype)
+        mode = data.draw(st.sampled_from(["fill", "clip"]))
+        which = data.draw(st.sampled_from(["take", "take_along_axis", "get"]))
+        if which == "take_along_axis":
+            ishape = tuple(data.draw(st.integers(1, 5)) if d == axis else s
+                           for d, s in enumerate(shape))
+        else:
+            ishape = tuple(data.draw(st.lists(st.integers(1, 5), min_size=1, max_size=2)))
+        idx = _indices(data.draw, ishape, shape[axis])
+        if idx.dtype.kind == "u" and which == "take_along_axis":
+            idx = idx.astype(np.int32)
+
+        def f(x, i):
+            y = fnp.asarray(x) * 2 + 1
+            if which == "take":
+                g = fnp.take(y, i, axis=axis, mode=mode, fill_value=-5)
+            elif which == "take_along_axis":
+                g = fnp.take_along_axis(y, i, axis=axis, mode=mode, fill_value=-5)
+            else:
+                g = y.at[(slice(None),) * axis + (i,)].get(mode=mode, fill_value=-5)
+            return g * 3
+
+        differential(f, x, idx, kernels=1, fallbacks=0)
+
+    def test_x_idx_lowers_to_one_kernel_without_fallback():
+        x = np.arange(40, dtype=np.float32).reshape(8, 5)
+        idx = np.array([0, -1, 3, 3, -8, 7], np.int32)
+        text = differential(lambda x, i: fnp.asarray(x)[i] * 2 + 1, x, idx, kernels=1,
+                            fallbacks=0)
+        kernel = text[text.index("@triton.jit"):]
+        assert "tl.minimum(tl.maximum(" in kernel    # the impl's clamp, on the loaded index
+        # x[idx] reduced in the same row kernel (the gather is the reduction's prologue)
+        differential(lambda x, i: fnp.sum(fnp.asarray(x)[i] ** 2, axis=1), x, idx,
+                     kernels=1, fallbacks=0)
+
+    def test_vmapped_take_uses_batching_dims_in_one_kernel():
+        rng = np.random.default_rng(11)
+        x = rng.standard_normal((4, 6)).astype(np.float32)
+        idx = rng.integers(-6, 6, (4, 3)).astype(np.int32)
+        f = ft.vmap(lambda x, i: fnp.exp(fnp.asarray(x)[i]))
+        text = differential(f, x, idx, kernels=1, fallbacks=0)
+        assert "gather" in text
+
+    @given(st.data())
+    @FEW
+    def test_scatter_add_is_atomic_adds(data):
+        """x.at[idx].add(v) (duplicates, negative and out-of-bounds indices, drop or clip):
+        a copy of x, then atomic adds of the fused updates. Float sums of repeated indices
+        come out in any order: compared to tolerance."""
+        shape = data.draw(st.lists(st.integers(1, 7), min_size=1, max_size=3).map(tuple))
+        dtype = np.dtype(data.draw(st.sampled_from(["float32", "float64", "int32",
+                                                    "float16"])))
+        x = arrays(data.draw, shape, dtype)
+        idx = _indices(data.draw, (data.draw(st.integers(1, 12)),), shape[0])
+        v = arrays(data.draw, idx.shape + shape[1:], dtype)
+        mode = data.draw(st.sampled_from(["drop", "clip", None]))
+
+        def f(x, i, v):
+            return fnp.asarray(x).at[i].add(v * 2, mode=mode) + 1
+
+        tol = 1e-2 if dtype == np.float16 else None
+        text = differential(f, x, idx, v, fallbacks=0, tol=tol)
+        assert "tl.atomic_add(" in text
+
+    def test_grad_of_a_gather_runs_scatter_add_on_the_device():
+        rng = np.random.default_rng(12)
+        x = rng.standard_normal((6, 4)).astype(np.float32)
+        idx = np.array([0, 5, 5, -1, 2, 0, 0], np.int32)
+        w = rng.standard_normal((7, 4)).astype(np.float32)
+
+        def loss(x, i, w):
+            return fnp.sum(fnp.sin(fnp.asarray(x)[i]) * w)
+
+        g = ft.grad(loss)
+        text = differential(g, x, idx, w, fallbacks=0)
+        assert "tl.atomic_add(" in text
+        # the value and the gradient together, every path on the device
+        differential(ft.value_and_grad(loss), x, idx, w, fallbacks=0)
+
+    def test_chained_scatter_adds_add_into_one_buffer():
+        rng = np.random.default_rng(13)
+        x = rng.standard_normal((5, 3)).astype(np.float32)
+        i, j = np.array([4, 0, 4], np.int32), np.array([1, -1], np.int32)
+        u, v = rng.standard_normal((3, 3)).astype(np.float32), np.float32(2.5)
+        text = differential(lambda x, u, v: fnp.asarray(x).at[i].add(u).at[j].add(v), x, u, v,
+                            kernels=3, fallbacks=0)       # one copy of x, then two scatters
+        assert text.count("added into in place") == 2
+
+    @given(st.data())
+    @FEW
+    def test_dynamic_slices_with_runtime_starts(data):
+        shape = data.draw(st.lists(st.integers(1, 7), min_size=1, max_size=3).map(tuple))
+        x = arrays(data.draw, shape, np.float32)
+        sizes = tuple(data.draw(st.integers(0, s)) for s in shape)
+        starts = tuple(np.int32(data.draw(st.integers(-9, 9))) for _ in shape)
+        u = arrays(data.draw, sizes, np.float32)
+
+        def f(x, u, *s):
+            return (fnp.cos(lax.dynamic_slice(x * 2, s, sizes)),
+                    lax.dynamic_update_slice(x, fnp.exp(u), s) - 1)
+
+        differential(f, x, u, *starts, fallbacks=0)
+
+    def test_block_until_ready_waits_on_every_leaf(monkeypatch):
+        from functrans.kernels import launch
+        waited = []
+        monkeypatch.setattr(launch, "synchronize", lambda buf: waited.append(buf))
+
+        class Pending:
+            def block_until_ready(self):
+                waited.append(self)
+                return self
+
+        x = np.arange(4, dtype=np.float32)
+        device_result = tjit(lambda x: x + 1)(x)
+        tree = {"a": device_result, "b": [Pending(), 3.0, x], "c": ft.numpy.asarray(x)}
+        assert ft.block_until_ready(tree) is tree
+        assert len(waited) == 2 and waited[1] is tree["b"][0]
+        assert waited[0] is device_result._device_buffer
