@@ -218,6 +218,20 @@ def test_out_of_bounds_index_arrays_clamp_and_static_ints_raise():
     assert fnp.zeros((0, 3))[np.array([], int)].shape == (0, 3)
 
 
+def test_huge_unsigned_indices_stay_out_of_bounds_when_traced():
+    # uint64 indices above int64's maximum once wrapped negative under tracing (indexing from
+    # the end) while eager evaluation clamped them to the last element.
+    a = np.arange(5.0, dtype=np.float32)
+    idx = np.array([2**64 - 3, 1, 2**63 + 5], np.uint64)
+    for f in (lambda a, i: fnp.asarray(a)[i], lambda a, i: fnp.take(a, i, mode="clip"),
+              lambda a, i: fnp.asarray(a).at[i].add(1.0)):
+        eager = np.asarray(f(a, idx))
+        (got,) = traced(f, a, idx)
+        np.testing.assert_array_equal(np.asarray(got), eager)
+        np.testing.assert_array_equal(np.asarray(ft.jit(f)(a, idx)), eager)
+    assert np.asarray(fnp.asarray(a)[idx]).tolist() == [4.0, 1.0, 4.0]
+
+
 def test_traced_scalar_index_clamps():
     (got,) = traced(lambda a, i: a[i], np.arange(4.0), np.int32(9))
     assert float(got) == 3.0

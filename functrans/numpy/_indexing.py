@@ -386,11 +386,21 @@ def _convert(v: Any, dtype: np.dtype) -> Any:
     return v if v.aval.dtype == dtype else lax.convert_element_type(v, dtype)
 
 
+def _clamp_unsigned(v: Any, dtype: np.dtype) -> Any:
+    """Unsigned indices above ``dtype``'s maximum, clamped to it: converting them would wrap
+    them negative, which would index from the end (they are out of bounds, as is the max)."""
+    src = v.aval.dtype
+    top = np.iinfo(dtype).max
+    if src.kind != "u" or np.iinfo(src).max <= top:
+        return v
+    return lax.min(v, np.asarray(top, src))
+
+
 def _column_values(v: Any, size: int, normalize: bool, dtype: np.dtype) -> Any:
     """Index values in ``dtype``, negative ones counting from the end when ``normalize``."""
     if isinstance(v, Tracer):
         signed = v.aval.dtype.kind == "i"
-        v = _convert(v, dtype)
+        v = _convert(_clamp_unsigned(v, dtype), dtype)
         if normalize and signed:
             v = lax.select_n(lax.lt(v, np.zeros((), dtype)), v,
                              lax.add(v, np.asarray(size, dtype)))
