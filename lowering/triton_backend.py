@@ -664,14 +664,17 @@ def _pointwise(prog: Program, c: Cluster, namer: _Namer, kname: str) -> KernelPl
         val = w.value(v, acc)
         if v not in c.internal:
             w.store(v, val, acc, frozenset({"x"}))
-    pid = "tl.program_id(0).to(tl.int64)" if i64 else "tl.program_id(0)"
-    head = [f"xoffset = {pid} * XBLOCK",
-            "xindex = xoffset + tl.arange(0, XBLOCK)",
-            f"xmask = xindex < {xnumel}"]
-    src = _kernel_source(w, kname, "pointwise", head, ["XBLOCK"])
+    src = _kernel_source(w, kname, "pointwise", _flat_head(i64, xnumel), ["XBLOCK"])
     return KernelPlan(kname, "pointwise", src, w.ptr_args, w.int_values, w.outputs,
                       _ordered_eqns(prog, w), _pointwise_launch(numel), empty=numel == 0,
                       helpers=w.helpers)
+
+
+def _flat_head(i64: bool, xnumel: str) -> list[str]:
+    """The first lines of a kernel over a flat index space of ``xnumel`` elements."""
+    pid = "tl.program_id(0).to(tl.int64)" if i64 else "tl.program_id(0)"
+    return [f"xoffset = {pid} * XBLOCK", "xindex = xoffset + tl.arange(0, XBLOCK)",
+            f"xmask = xindex < {xnumel}"]
 
 
 def _pointwise_launch(numel: int) -> dict[str, tuple[tuple[int, ...], dict[str, Any]]]:
@@ -770,11 +773,7 @@ def _scatter(prog: Program, c: Cluster, namer: _Namer, kname: str) -> KernelPlan
     dims, oks, _ = w._starts(e, acc)
     w.store(out, w.value(updates, acc), Access(tuple(out.aval.shape), tuple(dims)),
             frozenset({"x"}), conds=oks if e.params["mode"] != CLIP else (), atomic_add=True)
-    pid = "tl.program_id(0).to(tl.int64)" if w.i64 else "tl.program_id(0)"
-    head = [f"xoffset = {pid} * XBLOCK",
-            "xindex = xoffset + tl.arange(0, XBLOCK)",
-            f"xmask = xindex < {xnumel}"]
-    src = _kernel_source(w, kname, "scatter", head, ["XBLOCK"])
+    src = _kernel_source(w, kname, "scatter", _flat_head(w.i64, xnumel), ["XBLOCK"])
     return KernelPlan(kname, "scatter", src, w.ptr_args, w.int_values, w.outputs,
                       _ordered_eqns(prog, w), _pointwise_launch(numel), empty=numel == 0,
                       helpers=w.helpers, inplace={out: buffer})
