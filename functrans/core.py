@@ -81,6 +81,10 @@ class ShapedArray:
             h = self._hash = hash((self.shape, self.dtype, self.weak_type))
         return h
 
+    def __reduce__(self) -> Any:
+        # Not the cached hash: dtype hashes differ between processes.
+        return (ShapedArray, (self.shape, self.dtype, self.weak_type))
+
     def __repr__(self) -> str:
         weak = ", weak_type=True" if self.weak_type else ""
         return f"ShapedArray({self.dtype}[{','.join(map(str, self.shape))}]{weak})"

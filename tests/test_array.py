@@ -207,3 +207,13 @@ def test_indexing_errors():
         a[2]
     with pytest.raises(IndexError, match="too many indices"):
         a[0, 0, 0]
+
+
+def test_avals_survive_pickling_with_a_fresh_hash():
+    # ShapedArray caches its hash; dtype hashes differ between processes, so the cache must
+    # not travel with a pickle (a loaded aval would be == but hash differently).
+    from functrans.core import ShapedArray
+    a = ShapedArray((2, 3), np.dtype(np.float32), True)
+    hash(a)
+    b = pickle.loads(pickle.dumps(a))
+    assert b == a and b._hash is None and hash(b) == hash(a) and b in {a}

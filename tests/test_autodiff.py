@@ -341,3 +341,14 @@ def test_every_equation_of_a_traced_gradient_names_the_users_line():
         lines = {e.source_info.lineno for e in jaxpr.jaxpr.eqns}
         assert all(e.source_info.filename == __file__ for e in jaxpr.jaxpr.eqns)
         assert {first + 1, first + 2} <= lines <= {first + 1, first + 2, call_site}, lines
+
+
+def test_eager_zero_cotangents_have_their_own_dtype():
+    # Zeros built for unused inputs outside any trace carry the aval of their buffer.
+    from functrans.core import ShapedArray
+    from functrans.primitives.ad_rules import zeros_like_aval
+    for dtype in ("int32", "bool", "float32"):
+        z = zeros_like_aval(ShapedArray((2,), np.dtype(dtype), True))
+        assert z.dtype == np.dtype(dtype) and z.aval == ShapedArray((2,), np.dtype(dtype))
+    g = ft.grad(lambda p, x: p[0].sum())([np.ones(3, np.float32), np.ones(2)], 1.0)
+    assert np.asarray(g[1]).tolist() == [0.0, 0.0] and g[1].dtype == np.float64

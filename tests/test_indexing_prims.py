@@ -1332,3 +1332,16 @@ def test_nested_vmap_of_numpy_indexing_with_different_in_axes() -> None:
     want = np.stack([np.stack([np.asarray(f(xs[a], idx[:, b])) for a in range(2)])
                      for b in range(3)])
     np.testing.assert_array_equal(np.asarray(got), want)
+
+
+@pytest.mark.parametrize("n", [2, 33, 70])
+def test_select_n_and_choose_take_any_number_of_cases(n):
+    # np.choose takes at most 64 arrays; select_n (and fnp.choose built on it) must not.
+    rng = np.random.default_rng(n)
+    cases = [rng.normal(size=(3, 4)).astype(np.float32) for _ in range(n)]
+    which = rng.integers(0, n, size=(3, 4)).astype(np.int32)
+    want = np.choose(which, cases) if n <= 32 else np.stack(cases)[(which, *np.indices((3, 4)))]
+    np.testing.assert_array_equal(np.asarray(lax.select_n(which, *cases)), want)
+    np.testing.assert_array_equal(
+        np.asarray(ft.jit(lambda w, *c: lax.select_n(w, *c))(which, *cases)), want)
+    np.testing.assert_array_equal(np.asarray(fnp.choose(which, cases)), want)

@@ -628,7 +628,7 @@ def test_cumulative_errors():
                             "expected a floating dtype"):
         C.cumlogsumexp_p.abstract_eval(ShapedArray((3,), dt.int32), axis=0, reverse=False)
     with raises(ShapeError, "functrans.lax.cumprod: axis 2 is out of range for f32[2,3] (rank "
-                            "2); cumprod needs an operand of rank >= 1"):
+                            "2)"):
         C.cumprod_p.abstract_eval(f32(2, 3), axis=2, reverse=False)
     with raises(ShapeError, "functrans.lax.cumsum: axis 0 is out of range for f32[] (rank 0)"):
         lax.cumsum(np.float32(2.0))

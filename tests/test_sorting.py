@@ -216,7 +216,7 @@ def test_sort_errors():
         S.sort_p.abstract_eval(f32(3), ShapedArray((4,), dt.int32), dimension=0,
                                is_stable=True, num_keys=1)
     with raises(ShapeError, "functrans.lax.sort: dimension 2 is out of range for f32[2,3] "
-                            "(rank 2); sort needs an operand of rank >= 1"):
+                            "(rank 2)"):
         S.sort_p.abstract_eval(f32(2, 3), dimension=2, is_stable=True, num_keys=1)
     with raises(ShapeError, "functrans.lax.sort: dimension -1 is out of range for f32[] "
                             "(rank 0)"):

@@ -396,6 +396,8 @@ def _matrix(name: str, m: Any) -> tuple[Any, int, int]:
 def tril(m: Any, k: int = 0) -> Any:
     """``m`` with the elements above the ``k``-th diagonal zeroed (last two axes)."""
     m, rows, cols = _matrix("tril", m)
+    # The mask comes from iota comparisons (fnp.tri), not an np.tri constant: under jit a
+    # 4096x4096 mask would otherwise be a 16 MB constant in the program (eager pays ~40 us).
     below = _creation.tri(rows, cols, operator.index(k), dtype=bool)
     return _ufuncs.where(below, m, _creation.zeros_like(m))  # type: ignore[attr-defined]
 

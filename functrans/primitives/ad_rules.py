@@ -112,10 +112,10 @@ def zeros_like_aval(aval: ShapedArray) -> Any:
     """A materialized zero of ``aval`` (a scalar broadcast: cheap under tracing)."""
     if aval.dtype == dt.float0:
         return np.zeros(aval.shape, dt.float0)
-    if core._trace_var.get() is None:  # eager: a zero buffer, without a trip through bind
+    if core.current_trace() is None:  # eager: a zero buffer, without a trip through bind
         zeros = np.zeros(aval.shape, aval.dtype)
         zeros.flags.writeable = False
-        return core.Array._typed(zeros, tangent_aval(aval))
+        return core.Array._typed(zeros, aval.strip_weak_type())
     from functrans import lax
     zero = np.zeros((), aval.dtype)
     return lax.broadcast_in_dim(zero, aval.shape, ()) if aval.shape else zero

@@ -530,7 +530,12 @@ def _select_n_impl(which: np.ndarray, *cases: np.ndarray) -> np.ndarray:
         return np.broadcast_to(cases[0], np.broadcast_shapes(which.shape, cases[0].shape))
     if which.dtype == np.bool_:
         return np.where(which, cases[1], cases[0])
-    return np.choose(np.clip(which, 0, len(cases) - 1), cases)
+    which = np.clip(which, 0, len(cases) - 1)
+    if len(cases) <= 32:  # np.choose takes at most 64 arrays (which and the cases)
+        return np.choose(which, cases)
+    shape = np.broadcast_shapes(which.shape, *(c.shape for c in cases))
+    stacked = np.stack([np.broadcast_to(c, shape) for c in cases])
+    return np.take_along_axis(stacked, np.broadcast_to(which, shape)[None], axis=0)[0]
 
 
 def _select_n_rule(which: ShapedArray, *cases: ShapedArray) -> ShapedArray:

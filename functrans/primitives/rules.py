@@ -94,9 +94,9 @@ def check_axis(name: str, what: str, axis: Any, aval: ShapedArray) -> None:
     if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
         raise TypeError(f"functrans.lax.{name}: {what} must be an int, got {axis!r}")
     if not 0 <= axis < aval.ndim:
+        hint = f"; {name} needs an operand of rank >= 1" if aval.ndim == 0 else ""
         raise ShapeError(f"functrans.lax.{name}: {what} {axis} is out of range for "
-                         f"{aval.str_short()} (rank {aval.ndim}); {name} needs an operand of "
-                         f"rank >= 1")
+                         f"{aval.str_short()} (rank {aval.ndim}){hint}")
 
 
 def check_window_ints(name: str, what: str, value: Any, n: int, per: str, minimum: int
