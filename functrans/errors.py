@@ -149,7 +149,13 @@ def user_frame(skip: int = 1) -> SourceInfo | None:
 
 
 def _walk(f: types.FrameType | None) -> SourceInfo | None:
-    while f is not None and _is_internal(f.f_code):
+    known = _internal_code  # (the cache is read inline: this walk runs for every staged op)
+    while f is not None:
+        hit = known.get(f.f_code)
+        if hit is None:
+            hit = _is_internal(f.f_code)
+        if not hit:
+            break
         f = f.f_back
     if f is None:
         return None

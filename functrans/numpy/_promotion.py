@@ -118,12 +118,18 @@ def broadcast_to(x: Any, shape: tuple[int, ...], name: str = "broadcast_to") -> 
         return x
     if len(xs) > len(shape) or broadcast_shapes(name, xs, shape) != shape:
         raise ShapeError(f"functrans.numpy.{name}: cannot broadcast shape {xs} to {shape}")
+    return _broadcast_checked(x, xs, shape)
+
+
+def _broadcast_checked(x: Any, xs: tuple[int, ...], shape: tuple[int, ...]) -> Any:
+    """``broadcast_to`` for a shape ``xs`` already known to broadcast to ``shape``."""
     lead = len(shape) - len(xs)
     keep = tuple(i for i, d in enumerate(xs) if d == shape[lead + i])
     if len(keep) != len(xs):
         # Size-1 dims that expand are squeezed first so broadcast_in_dim sees only real dims.
         x = lax.reshape(x, tuple(xs[i] for i in keep))
-    return lax.broadcast_in_dim(x, shape, tuple(lead + i for i in keep))
+    return lax.broadcast_in_dim_p.bind(x, shape=shape,
+                                       broadcast_dimensions=tuple(lead + i for i in keep))
 
 
 def promote_shapes(name: str, *args: Any) -> list[Any]:
@@ -134,7 +140,7 @@ def promote_shapes(name: str, *args: Any) -> list[Any]:
     if len(nonscalar) <= 1:
         return list(args)
     shape = broadcast_shapes(name, *shapes)
-    return [a if not s or s == shape else broadcast_to(a, shape, name)
+    return [a if not s or s == shape else _broadcast_checked(a, s, shape)
             for a, s in zip(args, shapes, strict=True)]
 
 
