@@ -11,8 +11,9 @@
   (``np.asarray``, eager functrans operations) sees a host copy made on first use and counted
   in ``launch.transfers``.
 * DLPack: ``Array.__dlpack__`` (core.py) exports the read-only buffer without a copy to
-  DLPack 1.0 consumers; a ``GpuArray`` exports its CuPy buffer. ``from_dlpack`` imports CPU
-  tensors through NumPy and CUDA tensors through CuPy, without copies.
+  DLPack 1.0 consumers; a ``GpuArray`` exports its CuPy buffer (under the interpreter, its
+  read-only host view, as ``Array`` does). ``from_dlpack`` imports CPU tensors through NumPy
+  and CUDA tensors through CuPy, without copies.
 
 Imports numpy, core and ``launch`` (for counted transfers); cupy only inside functions.
 """
@@ -148,6 +149,10 @@ class GpuArray(core.Array):
         return self
 
     def __dlpack__(self, *args: Any, **kwargs: Any) -> Any:
+        if type(self._device_buffer) is np.ndarray:
+            # The interpreter's buffer is writable host memory (maybe shared with the input
+            # or a launcher's constant): export the read-only host view, as Array does.
+            return super().__dlpack__(*args, **kwargs)
         return self._device_buffer.__dlpack__(*args, **kwargs)
 
     def __dlpack_device__(self) -> tuple[int, int]:

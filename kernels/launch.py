@@ -57,7 +57,7 @@ def to_device(xp: Any, x: Any) -> Any:
     """A device copy of a host value (counted). Always a copy: the caller may write to its
     array later, and device buffers are immutable."""
     transfers.to_device += 1
-    return xp.array(_contiguous(np.asarray(x)))
+    return xp.array(np.asarray(x), order="C")   # (one copy, C-contiguous even from a view)
 
 
 def to_host(buffer: Any) -> np.ndarray:
@@ -93,13 +93,16 @@ class Runtime:
         return False
 
     def input(self, x: Any) -> Any:
-        """A launch operand: a device array's buffer (or a raw device buffer) as it is, made
-        contiguous; any other value is copied to the device."""
+        """A launch operand: a device array's buffer of this runtime's type (or a raw device
+        buffer) as it is, made contiguous; any other value, a device array of another runtime
+        included, is copied to the device."""
         buf = getattr(x, "_device_buffer", None)
         if buf is None:
             if not self.is_device_buffer(x):
                 return self.to_device(x)
             buf = x
+        elif type(buf) is not self.xp.ndarray:
+            return self.to_device(x)
         return _contiguous(buf)
 
     def to_device(self, x: Any) -> Any:
@@ -125,7 +128,8 @@ class Runtime:
         """Run a primitive without a Triton rule on device buffers ``args``: its array-API
         form ``xp_fn(xp, *args)`` on the device, else its NumPy impl ``fn`` on host copies
         (a counted round trip; on a GPU, ordered with the kernels because the copy to the
-        host synchronizes the current stream)."""
+        host synchronizes the current stream). Host scalars (``np.generic``: the launcher's
+        0-d literals for host impls) pass to ``fn`` as they are."""
         token = quiet()
         try:
             if xp_fn is not None:
@@ -133,7 +137,8 @@ class Runtime:
                 outs = [_contiguous(self.xp.asarray(o))
                         for o in (out if multiple_results else [out])]
             else:
-                out = fn(*[self.to_host(a) for a in args])
+                out = fn(*[a if isinstance(a, np.generic) else self.to_host(a)
+                           for a in args])
                 outs = [self.to_device(o) for o in (out if multiple_results else [out])]
         finally:
             restore(token)

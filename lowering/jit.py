@@ -310,11 +310,8 @@ class JittedFunction:
             return self._run_on_device(entry, exe, leaves)
         vals = [x if type(x) is np.ndarray else core.to_numpy(x) for x in leaves]
         outs = exe.run(*entry.consts, *vals)
-        if self.verify:
-            from functrans.lowering.triton_verify import verify_call
-            verify_call(self.fun, entry.jaxpr, entry.backend, [*entry.consts, *vals], outs)
-        if config.debug_nans.value:
-            _check_nans(self, entry, vals, outs)
+        if self.verify or config.debug_nans.value:
+            self._check_outputs(entry, vals, outs)
         results = [Array._wrap(core._owned(np.asarray(o), vals), weak)
                    for o, weak in zip(outs, entry.out_weak, strict=True)]
         if entry.single_output:
@@ -326,22 +323,23 @@ class JittedFunction:
         (GpuArray) until ``np.asarray``/``device_get`` asks for them, so they chain into the
         next call without a copy (see ``_device_args``)."""
         rt = exe.runtime
-        if entry.device_consts is None:
-            entry.device_consts = _device_consts(rt, entry.consts)
         args = _device_args(leaves)
-        outs = exe.device_run(*entry.device_consts, *args)
+        outs = _device_call(entry, exe, args)
         if self.verify or config.debug_nans.value:  # both compare host copies
-            vals = [core.to_numpy(a) for a in args]
-            host = [rt.to_host(o) for o in outs]
-            if self.verify:
-                from functrans.lowering.triton_verify import verify_call
-                verify_call(self.fun, entry.jaxpr, entry.backend, [*entry.consts, *vals], host)
-            if config.debug_nans.value:
-                _check_nans(self, entry, vals, host)
+            self._check_outputs(entry, [core.to_numpy(a) for a in args],
+                                [rt.to_host(o) for o in outs])
         results = [rt.wrap(o, weak) for o, weak in zip(outs, entry.out_weak, strict=True)]
         if entry.single_output:
             return results[0]
         return tree_util.tree_unflatten(entry.out_tree, results)
+
+    def _check_outputs(self, entry: _Entry, vals: list, outs: Sequence[Any]) -> None:
+        """``verify`` and ``debug_nans`` on host copies of one call's inputs and outputs."""
+        if self.verify:
+            from functrans.lowering.triton_verify import verify_call
+            verify_call(self.fun, entry.jaxpr, entry.backend, [*entry.consts, *vals], outs)
+        if config.debug_nans.value:
+            _check_nans(self, entry, vals, outs)
 
     def _compile(self, key: tuple, args: tuple, kwargs: dict, leaves: list, sigs: tuple,
                  statics: tuple) -> _Entry:
@@ -496,31 +494,33 @@ class Compiled:
         self.consts = consts
         self.out_tree = out_tree
         self.timings = timings
-        self._device_consts: list | None = None
+        self.out_weak = [a.weak_type for a in exe.out_avals]
+        self.device_consts: list | None = None  # consts on the device (Triton backend)
 
     def as_text(self) -> str:
         return self.exe.source
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         leaves = tree_util.tree_leaves((args, kwargs))
-        weak = [a.weak_type for a in self.exe.out_avals]
         rt = getattr(self.exe, "runtime", None)
         if rt is not None:  # Triton backend: results stay on the device, as jit's do
-            if self._device_consts is None:
-                self._device_consts = _device_consts(rt, self.consts)
-            outs = self.exe.device_run(*self._device_consts, *_device_args(leaves))
+            outs = _device_call(self, self.exe, _device_args(leaves))
             return tree_util.tree_unflatten(self.out_tree, [
-                rt.wrap(o, w) for o, w in zip(outs, weak, strict=True)])
+                rt.wrap(o, w) for o, w in zip(outs, self.out_weak, strict=True)])
         vals = [core.to_numpy(x) for x in leaves]
         outs = self.exe.run(*self.consts, *vals)
         return tree_util.tree_unflatten(self.out_tree, [
             Array._wrap(core._owned(np.asarray(o), vals), w)
-            for o, w in zip(outs, weak, strict=True)])
+            for o, w in zip(outs, self.out_weak, strict=True)])
 
 
-def _device_consts(rt: Any, consts: list) -> list:
-    """Captured arrays copied to ``rt``'s device once, not on every call."""
-    return [rt.wrap(rt.to_device(c)) for c in consts]
+def _device_call(owner: _Entry | Compiled, exe: Any, args: list) -> Sequence[Any]:
+    """The device buffers of a Triton executable's results for ``args`` (from
+    ``_device_args``); ``owner``'s captured arrays go to the device on its first call only."""
+    if owner.device_consts is None:
+        rt = exe.runtime
+        owner.device_consts = [rt.wrap(rt.to_device(c)) for c in owner.consts]
+    return exe.device_run(*owner.device_consts, *args)
 
 
 def _device_args(leaves: list) -> list:

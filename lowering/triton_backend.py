@@ -417,25 +417,30 @@ class Writer:
 
     def _pad(self, e: Eqn, v: Var, acc: Access) -> Val:
         operand, padval = e.invars
-        dims, conds, cond_axes = [], list(acc.conds), acc.cond_axes
-        never = False
-        for ix, (lo, _, _), n in zip(acc.dims, e.params["padding_config"],
-                                     operand.aval.shape, strict=True):
-            inner = ix + (-int(lo))
-            dims.append(inner)
-            c, ax, nv = self._range_conds(inner, 0, int(n))
+        dims = [ix + (-int(lo)) for ix, (lo, _, _) in zip(acc.dims, e.params["padding_config"],
+                                                           strict=True)]
+        return self._inset(v, acc, operand, dims,
+                           padval, Access((), (), acc.conds, acc.cond_axes))
+
+    def _inset(self, v: Var, acc: Access, inner: Any, dims: list[Ix], outer: Any,
+               outer_acc: Access) -> Val:
+        """``inner`` read at ``dims`` where they all lie inside its shape, ``outer`` read at
+        ``outer_acc`` elsewhere: pad (the operand inside the padding value) and
+        dynamic_update_slice (the update inside the operand)."""
+        conds, cond_axes = list(acc.conds), acc.cond_axes
+        for ix, n in zip(dims, inner.aval.shape, strict=True):
+            c, ax, never = self._range_conds(ix, 0, int(n))
+            if never:
+                return self.value(outer, outer_acc)
             conds += c
             cond_axes = cond_axes | ax
-            never = never or nv
-        pv = self.value(padval, Access((), (), acc.conds, acc.cond_axes))
-        if never:
-            return pv
-        new_conds = tuple(conds[len(acc.conds):])
+        new_conds = conds[len(acc.conds):]
+        yes = self.value(inner, Access(tuple(inner.aval.shape), tuple(dims), tuple(conds),
+                                       cond_axes))
         if not new_conds:
-            return self.value(operand, acc.with_dims(operand.aval.shape, dims))
-        inner_acc = Access(tuple(operand.aval.shape), tuple(dims), tuple(conds), cond_axes)
-        ov = self.value(operand, inner_acc)
-        return self._where(v, " & ".join(f"({c})" for c in new_conds), cond_axes, ov, pv)
+            return yes
+        no = self.value(outer, outer_acc)
+        return self._where(v, " & ".join(f"({c})" for c in new_conds), cond_axes, yes, no)
 
     def _where(self, v: Var, cond: str, cond_axes: frozenset[str], yes: Val, no: Val) -> Val:
         axes = yes.axes | no.axes | cond_axes
@@ -540,33 +545,27 @@ class Writer:
         no = Val(self.const(fill, compute_dtype(v.aval.dtype)), v.aval.dtype, frozenset(), "pre")
         return self._where(v, " & ".join(oks), ok_axes, val, no)
 
+    def _slice_starts(self, acc: Access, starts: Sequence[Any], operand: Any,
+                      sizes: Sequence[int]) -> list[Ix]:
+        """The starts of a dynamic slice of ``sizes`` out of ``operand``, read from the
+        scalar ``starts`` and clamped as the impls clamp them."""
+        scalar = Access((), (), acc.conds, acc.cond_axes)
+        return [self._start(s, scalar, int(n) - int(size))[0]
+                for s, n, size in zip(starts, operand.aval.shape, sizes, strict=True)]
+
     def _dynamic_slice(self, e: Eqn, v: Var, acc: Access) -> Val:
         operand, *starts = e.invars
-        scalar = Access((), (), acc.conds, acc.cond_axes)
-        dims = [ix + self._start(s, scalar, int(n) - int(size))[0] for ix, s, n, size
-                in zip(acc.dims, starts, operand.aval.shape, v.aval.shape, strict=True)]
+        dims = [ix + s for ix, s in zip(
+            acc.dims, self._slice_starts(acc, starts, operand, v.aval.shape), strict=True)]
         return self.value(operand, acc.with_dims(operand.aval.shape, dims))
 
     def _dynamic_update_slice(self, e: Eqn, v: Var, acc: Access) -> Val:
         operand, update, *starts = e.invars
         if 0 in update.aval.shape:
             return self.value(operand, acc)
-        scalar = Access((), (), acc.conds, acc.cond_axes)
-        dims, conds, cond_axes = [], list(acc.conds), acc.cond_axes
-        for ix, s, n, size in zip(acc.dims, starts, operand.aval.shape, update.aval.shape,
-                                  strict=True):
-            inner = ix + self._start(s, scalar, int(n) - int(size))[0].scale(-1)
-            dims.append(inner)
-            c, ax, _ = self._range_conds(inner, 0, int(size))
-            conds += c
-            cond_axes = cond_axes | ax
-        new_conds = conds[len(acc.conds):]
-        uv = self.value(update, Access(tuple(update.aval.shape), tuple(dims), tuple(conds),
-                                       cond_axes))
-        if not new_conds:
-            return uv
-        ov = self.value(operand, acc)
-        return self._where(v, " & ".join(f"({c})" for c in new_conds), cond_axes, uv, ov)
+        dims = [ix + s.scale(-1) for ix, s in zip(
+            acc.dims, self._slice_starts(acc, starts, operand, update.aval.shape), strict=True)]
+        return self._inset(v, acc, update, dims, operand, acc)
 
     # --- stores ---
 
@@ -1148,8 +1147,15 @@ def _launcher(closed: ClosedJaxpr, sched: Schedule, kernels: dict[int, KernelPla
         ref = consts.add(core.to_numpy(c), f"captured {v.aval.str_short()}", "c")
         device_consts.append(f"{vname(v)} = rt.to_device({ref})")
 
-    def operand(a: Any) -> str:
+    def operand(a: Any, host: bool = False) -> str:
+        """``a``'s name in run(); a literal is a device buffer made at build time, or with
+        ``host`` (an operand of a host impl) a 0-d literal is a NumPy scalar that
+        rt.fallback passes as it is (no copy back on every call)."""
         if type(a) is Literal:
+            if host and not a.aval.shape:
+                return consts.add(np.asarray(a.val, a.aval.dtype)[()],
+                                  f"literal {a.aval.str_short()} (host)", "c",
+                                  key=("host lit", id(a)))
             value = np.asarray(a.val, a.aval.dtype)
             ref = consts.add(value, f"literal {a.aval.str_short()}", "c",
                              key=("lit", id(a)))
@@ -1178,7 +1184,7 @@ def _launcher(closed: ClosedJaxpr, sched: Schedule, kernels: dict[int, KernelPla
             text = pp_eqn(e, namer, indent=0).strip().splitlines()[0]
             where = f"  ({e.source_info})" if e.source_info else ""
             body.append(f"#   {text}{where}")
-            args = ", ".join(operand(a) for a in e.invars)
+            args = ", ".join(operand(a, host=xp is None) for a in e.invars)
             args = f"({args},)" if len(e.invars) == 1 else f"({args})"
             outs = [vname(v) for v in e.outvars]
             multi = e.prim.multiple_results

@@ -16,7 +16,8 @@ into a known range (``window_map`` lays out XLA's dimension numbers).
 
 Every integer that depends on shapes goes through ``Kernel.int_arg``: kernels take sizes at
 run time, so the same kernel text serves every shape with the same structure.
-Imports nothing from functrans.
+Imports nothing from functrans but the gather/scatter window-dims helper of its indexing
+primitives.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+
+from functrans.primitives.indexing import _window_dims
 
 
 class NotFusible(Exception):
@@ -449,8 +452,7 @@ def window_map(acc: Access, dnums: Sequence[Sequence[int]], operand_shape: Seque
     batch = [acc.dims[a] for a in range(len(acc.shape)) if a not in window_axes]
     entries = [Access(tuple(indices_shape), (*batch, Ix({}, j)), acc.conds, acc.cond_axes)
                for j in range(len(index_map))]
-    window = [d for d in range(len(operand_shape)) if d not in collapsed
-              and d not in op_batching]
+    window = _window_dims(len(operand_shape), collapsed, op_batching)
     dims = [Ix()] * len(operand_shape)
     sizes = [1] * len(operand_shape)
     for d, a in zip(window, window_axes, strict=True):

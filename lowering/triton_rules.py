@@ -666,14 +666,16 @@ def lowering_kind(prim_name: str, family: str) -> str:
 
 
 def fallback_reason(prim_name: str, family: str) -> str | None:
+    """Why a primitive always falls back (the tables above); None for one with a Triton
+    rule, which falls back only for some parameters or dtypes (``fallback_why``)."""
+    if lowering_kind(prim_name, family) == "kernel":
+        return None
     return FALLBACK_REASONS.get(prim_name) or FAMILY_FALLBACKS.get(family)
 
 
 def fallback_why(eqn: Eqn) -> str:
     """Why this equation is not part of a generated kernel (shown in the lowered text)."""
-    name, family = eqn.prim.name, eqn.prim.family
-    reason = fallback_reason(name, family) if lowering_kind(name, family) == "fallback" \
-        else None
+    reason = fallback_reason(eqn.prim.name, eqn.prim.family)
     if reason is not None:
         return reason
     dtypes = [a.aval.dtype for a in eqn.invars] + [v.aval.dtype for v in eqn.outvars]

@@ -286,27 +286,22 @@ def canonicalize_scatters(closed: ClosedJaxpr) -> ClosedJaxpr:
     intermediate results nothing else reads (``x.at[i].add(u).at[j].add(v)``) adds into one
     buffer."""
     jaxpr = closed.jaxpr
-    if not any(classify(e) == "scatter" for e in jaxpr.eqns):
-        return closed
     from functrans.primitives.elementwise import copy_p
-    uses: dict[Var, int] = {}
-    for e in jaxpr.eqns:
-        for a in e.invars:
-            if type(a) is Var:
-                uses[a] = uses.get(a, 0) + 1
+    uses = fusion._use_counts(jaxpr)  # (a result counts as a read)
     private: set[Var] = set()       # scatter results that only the next scatter reads
     eqns: list[Eqn] = []
     for e in jaxpr.eqns:
-        if classify(e) == "scatter":
+        if triton_rules.scatter_add_ok(e):   # (what classify calls "scatter")
             operand = e.invars[0]
             if operand not in private:
                 fresh = Var(operand.aval)
                 eqns.append(Eqn(copy_p, [operand], [fresh], {}, e.source_info))
                 e = Eqn(e.prim, [fresh, *e.invars[1:]], e.outvars, e.params, e.source_info)
-            out = e.outvars[0]
-            if uses.get(out, 0) == 1 and out not in jaxpr.outvars:
-                private.add(out)
+            if uses.get(e.outvars[0], 0) == 1:
+                private.add(e.outvars[0])
         eqns.append(e)
+    if len(eqns) == len(jaxpr.eqns):  # no scatter (the first of a chain always copies)
+        return closed
     return ClosedJaxpr(Jaxpr(jaxpr.constvars, jaxpr.invars, jaxpr.outvars, eqns, jaxpr.debug),
                        closed.consts)
 

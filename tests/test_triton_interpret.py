@@ -719,6 +719,30 @@ else:
         assert_close(np.asarray(c), np.cumsum(v), "cumsum")
         assert_close(np.asarray(e), np.asarray(lax.erfc(v)) + 1, "erfc")
 
+    @given(n=st.integers(0, 4), c=st.floats(-2, 2, width=32))
+    @FEW
+    def test_host_impl_fallbacks_take_scalar_literals_without_copies(n, c):
+        f = tjit(lambda x: lax.fori_loop(0, n, lambda i, v: v * c + i, x))
+        x = f(np.linspace(-1, 1, 5, dtype=np.float32))      # on the device
+        launch.transfers.reset()
+        y = f(x)
+        # the loop (a host impl) copies x to the host and its two carries back; its literal
+        # start passes as a host scalar, copied neither way
+        assert counts() == (2, 1)
+        want = np.asarray(x)
+        for i in range(n):
+            want = want * np.float32(c) + np.float32(i)
+        assert_close(np.asarray(y), want, "fori_loop", tol=1e-5)
+
+    def test_dlpack_export_of_a_device_array_is_read_only():
+        x = tjit(lambda v: v * 1.0)(np.arange(4, dtype=np.float32))
+        for y in (x, tjit(lambda v: v)(x), tjit(lambda v: np.float32(2.0))(x)):
+            view = np.from_dlpack(y)
+            assert not view.flags.writeable
+            with pytest.raises(ValueError, match="read-only"):
+                view[0] = 99
+        assert_close(np.asarray(x), np.arange(4, dtype=np.float32), "unchanged")
+
     def test_device_arrays_in_numpy_code_are_copied_once():
         v = np.arange(1, 6, dtype=np.float32)
         y = tjit(lambda v: v * 1.0)(v)
@@ -825,9 +849,9 @@ else:
             mod.asnumpy_calls.append(a.shape)
             return np.array(a)
 
-        def array(a):
+        def array(a, order="K"):
             assert type(a) is np.ndarray, "a host copy of something already on the device"
-            return np.array(a).view(FakeCupyArray)
+            return np.array(a, order=order).view(FakeCupyArray)
 
         def numpy_function(name):   # cupy.sort, cupy.cumsum, ...: results stay "on device"
             fn = getattr(np, name)
@@ -869,6 +893,19 @@ else:
         assert len(fake.asnumpy_calls) == 4 and counts() == (3, 4)
         before = _FakeDevice.synchronized
         assert s.block_until_ready() is s and _FakeDevice.synchronized == before + 1
+
+    def test_cuda_runtime_copies_buffers_of_another_runtime(fake_cuda_runtime):
+        rt, _ = fake_cuda_runtime
+        x = np.arange(12, dtype=np.float32).reshape(3, 4)
+        foreign = GpuArray(x.T)                        # the interpreter's kind of buffer
+        launch.transfers.reset()
+        buf = rt.input(foreign)
+        assert type(buf) is FakeCupyArray and buf.flags.c_contiguous
+        assert counts() == (1, 1)                      # to the host (a view here), over
+        np.testing.assert_array_equal(np.asarray(buf), x.T)
+        out = tjit(lambda v: lax.sort(v, dimension=1))(foreign)
+        assert type(out._device_buffer) is FakeCupyArray
+        assert_close(np.asarray(out), np.sort(x.T, axis=1), "sort of a foreign buffer")
 
     _install_stream_hook = launch._install_stream_hook   # (the fixture stubs it out)
 
