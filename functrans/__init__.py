@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functrans import config, dtypes, errors, tree, tree_util  # noqa: F401
 from functrans.api import eval_shape, make_jaxpr  # noqa: F401
+from functrans.memory import memory_estimate  # noqa: F401
 from functrans.rule_coverage import coverage  # noqa: F401
 from functrans.core import Array, ShapedArray, ShapeDtypeStruct  # noqa: F401
 from functrans.dtypes import float0  # noqa: F401

@@ -5,8 +5,9 @@ A batched value is a ``BatchTracer``: the underlying array plus the position of 
 dimension. Values without one are plain arrays. Rules live on the primitive records
 (``primitives/batch_rules.py`` has the builders); a primitive without a rule raises, never
 falls back to a Python loop. Named axes (``axis_name``) let collectives (psum, ...) reduce over
-the mapped axis. ``chunk_size`` bounds peak memory by mapping over chunks of the batch.
-Imports core, tree_util, batch_rules (and ad_rules' Zero).
+the mapped axis. ``chunk_size`` bounds peak memory by mapping over chunks of the batch;
+``memory_budget`` picks that chunk size from a memory estimate (``functrans.memory``).
+Imports core, memory, tree_util, batch_rules (and ad_rules' Zero).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from functrans import core, errors, tree_util
+from functrans import core, errors, memory, tree_util
 from functrans.core import ShapedArray, Tracer
 from functrans.errors import api_boundary
 from functrans.primitives.ad_rules import Zero
@@ -143,7 +144,8 @@ def _canonical_axis(axis: int, ndim: int, what: str) -> int:
 
 
 def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = None,
-         axis_size: int | None = None, chunk_size: int | None = None) -> Callable:
+         axis_size: int | None = None, chunk_size: int | None = None,
+         memory_budget: int | str | None = None) -> Callable:
     """Vectorize ``fun`` over an axis of its arguments (JAX's semantics).
 
     >>> import numpy as np, functrans as ft, functrans.numpy as fnp
@@ -157,6 +159,15 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = No
     ``chunk_size=k`` (beyond JAX) evaluates the batch k examples at a time and concatenates
     the results: peak memory is that of one chunk's intermediates instead of the whole
     batch's, at the cost of ``ceil(B / k)`` calls. Results equal the unchunked ones.
+
+    ``memory_budget`` (bytes: an int, or a string like ``"512MB"`` or ``"2GiB"``; instead of
+    ``chunk_size``) picks the largest chunk whose estimated peak fits: ``fun`` is traced once
+    per call on one example's shapes, and ``functrans.memory`` walks that jaxpr (see
+    ``functrans.memory_estimate``). Values that do not depend on the mapped inputs count once,
+    the rest once per example of the chunk. The estimate leaves out the full-size results
+    (the concatenated output is allocated whatever the chunk) and NumPy temporaries. If not
+    even one example fits, a ``PerformanceWarning`` is issued and chunks hold one example.
+    Neither chunking option combines with ``axis_name``: collectives need the whole batch.
     """
     if not (in_axes is None or isinstance(in_axes, (int, tuple, list, dict))):
         raise TypeError(f"functrans.vmap: in_axes must be an int, None, or a tuple/list/dict "
@@ -164,6 +175,12 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = No
     if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
         raise ValueError(f"functrans.vmap: chunk_size must be a positive int, got "
                          f"{chunk_size!r}")
+    budget = memory.check_chunking("vmap", chunk_size, memory_budget)
+    if (budget is not None or chunk_size is not None) and axis_name is not None:
+        which = "memory_budget" if budget is not None else "chunk_size"
+        raise ValueError(f"functrans.vmap: {which} cannot be combined with axis_name="
+                         f"{axis_name!r}: collectives over the axis need the whole batch at "
+                         f"once, and chunks would each see only part of it")
 
     @api_boundary
     @functools.wraps(fun)
@@ -182,8 +199,11 @@ def vmap(fun: Callable, in_axes: Any = 0, out_axes: Any = 0, axis_name: Any = No
         paths = ([f"args{p}" for p in tree_util.leaf_paths(args)]
                  + [f"kwargs{p}" for p in tree_util.leaf_paths(kwargs)])
         size, dims = _batch_size(fun, flat_args, flat_axes, paths, axis_size)
-        if chunk_size is not None and size > chunk_size:
-            return _chunked(vmapped_flat, flat_args, dims, size, in_tree, chunk_size)
+        chunk = chunk_size
+        if budget is not None:
+            chunk = _budget_chunk(fun, flat_args, dims, size, in_tree, budget)
+        if chunk is not None and size > chunk:
+            return _chunked(vmapped_flat, flat_args, dims, size, in_tree, chunk)
         results, out_tree, _ = vmapped_flat(flat_args, dims, size, in_tree)
         return tree_util.tree_unflatten(out_tree, results)
 
@@ -258,6 +278,31 @@ def _to_out_axis(val: Any, dim: int | None, out_axis: int | None, size: int, pat
     if dim is None:
         return broadcast_batched(val, size, target), target
     return moveaxis(val, dim, target), target
+
+
+def _budget_chunk(fun: Callable, flat_args: list, dims: list[int | None], size: int,
+                  in_tree: Any, budget: int) -> int:
+    """The chunk size for ``budget`` bytes: ``fun`` is staged once on one example (mapped
+    leaves abstract, unmapped ones as they are, so Python code on them still works) and its
+    jaxpr's memory profile decides."""
+    from functrans import api_util
+    from functrans.transforms.partial_eval import trace_to_jaxpr
+
+    mapped = [i for i, d in enumerate(dims) if d is not None]
+    avals = []
+    for i in mapped:
+        a, d = core.get_aval(flat_args[i]), dims[i]
+        avals.append(ShapedArray(a.shape[:d] + a.shape[d + 1:], a.dtype, a.weak_type))
+    flat_fun, _ = api_util.flatten_fun(fun, in_tree, "vmap")
+
+    def per_example(*xs: Any) -> list:
+        leaves = list(flat_args)
+        for i, x in zip(mapped, xs, strict=True):
+            leaves[i] = x
+        return flat_fun(*leaves)
+
+    closed = trace_to_jaxpr(per_example, avals, core.DebugInfo("vmap", fun))
+    return memory.chunk_for_budget("vmap", closed, budget, size)
 
 
 def _chunked(run: Callable, flat_args: list, dims: list, size: int, in_tree: Any,

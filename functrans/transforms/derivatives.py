@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from functrans import api_util, core, errors, tree_util
+from functrans import api_util, core, errors, memory, tree_util
 from functrans import dtypes as dt
 from functrans.core import ShapedArray
 from functrans.errors import api_boundary
@@ -363,24 +363,28 @@ def _linearize_at(what: str, fun: Callable, args: tuple, kwargs: dict, nums: tup
 
 
 def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
-           holomorphic: bool = False, chunk_size: int | None = None) -> Callable:
+           holomorphic: bool = False, chunk_size: int | None = None,
+           memory_budget: int | str | None = None) -> Callable:
     """The Jacobian of ``fun`` by forward mode: the linearized function applied to every
     input basis vector at once (``vmap``), or ``chunk_size`` of them at a time.
 
     Leaves have shape ``out.shape + in.shape`` (output structure outside, input structure
     inside, as in JAX). Peak memory grows with the number of basis vectors evaluated together:
-    all input elements by default, ``chunk_size`` with it.
+    all input elements by default, ``chunk_size`` with it. ``memory_budget`` (bytes, or a
+    string like ``"512MB"``) picks the chunk size from the estimated memory of one
+    basis vector's pushforward (see ``vmap``).
     """
     from functrans.transforms.batching import vmap
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    budget = memory.check_chunking("jacfwd", chunk_size, memory_budget)
 
     @api_boundary
     @functools.wraps(fun)
     def jac_fun(*args: Any, **kwargs: Any) -> Any:
         lin, in_tree, out_tree, aux, in_avals, out_avals = _linearize_at(
             "jacfwd", fun, args, kwargs, nums, has_aux, holomorphic)
-        columns = vmap(lambda *ts: lin.jvp(list(ts)), out_axes=-1,
-                       chunk_size=chunk_size)(*_std_basis(in_avals))
+        columns = vmap(lambda *ts: lin.jvp(list(ts)), out_axes=-1, chunk_size=chunk_size,
+                       memory_budget=budget)(*_std_basis(in_avals))
         blocks = [_split_last(col, in_avals, oa.shape)
                   for col, oa in zip(columns, out_avals, strict=True)]
         jac = _assemble(blocks, out_tree, in_tree, isinstance(argnums, int))
@@ -391,11 +395,14 @@ def jacfwd(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
 
 def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
            holomorphic: bool = False, allow_int: bool = False,
-           chunk_size: int | None = None) -> Callable:
+           chunk_size: int | None = None, memory_budget: int | str | None = None) -> Callable:
     """The Jacobian of ``fun`` by reverse mode: the pullback applied to every output basis
-    vector at once (``vmap``), or ``chunk_size`` of them at a time (bounded memory)."""
+    vector at once (``vmap``), or ``chunk_size`` of them at a time (bounded memory), or as
+    many as fit in ``memory_budget`` (bytes, or a string like ``"512MB"``; see ``vmap``)
+    by the estimated memory of one basis vector's pullback."""
     from functrans.transforms.batching import vmap
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    budget = memory.check_chunking("jacrev", chunk_size, memory_budget)
 
     @api_boundary
     @functools.wraps(fun)
@@ -413,7 +420,7 @@ def jacrev(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = Fals
             return [_zeros(a) if type(c) is Zero else c
                     for c, a in zip(lin.vjp(list(cts)), in_avals, strict=True)]
 
-        rows = vmap(pullback, chunk_size=chunk_size)(*_std_basis(
+        rows = vmap(pullback, chunk_size=chunk_size, memory_budget=budget)(*_std_basis(
             [tangent_aval(a) for a in out_avals]))
         per_input = [_split_first(r, out_avals, ia.shape)
                      for r, ia in zip(rows, in_avals, strict=True)]
@@ -451,11 +458,15 @@ def _assemble(blocks: list[list[Any]], out_tree: Any, in_tree: Any, single_arg: 
 
 
 def hessian(fun: Callable, argnums: int | Sequence[int] = 0, has_aux: bool = False,
-            holomorphic: bool = False, chunk_size: int | None = None) -> Callable:
+            holomorphic: bool = False, chunk_size: int | None = None,
+            memory_budget: int | str | None = None) -> Callable:
     """The Hessian of a scalar ``fun``: ``jacfwd(jacrev(fun))`` (forward over reverse);
-    ``chunk_size`` bounds how many Hessian columns are computed together."""
+    ``chunk_size`` bounds how many Hessian columns are computed together, or
+    ``memory_budget`` (bytes, or a string like ``"512MB"``) picks that number."""
+    budget = memory.check_chunking("hessian", chunk_size, memory_budget)
     return jacfwd(jacrev(fun, argnums, has_aux=has_aux, holomorphic=holomorphic), argnums,
-                  has_aux=has_aux, holomorphic=holomorphic, chunk_size=chunk_size)
+                  has_aux=has_aux, holomorphic=holomorphic, chunk_size=chunk_size,
+                  memory_budget=budget)
 
 
 # --- transposing linear functions ---------------------------------------------------------------
