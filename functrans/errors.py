@@ -14,6 +14,7 @@ import functools
 import os
 import sys
 import types
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple, TypeVar
 
@@ -68,6 +69,10 @@ class ControlFlowTypeError(FunctransError, TypeError):
 
 class DtypeError(FunctransError, TypeError):
     """An operand has a dtype the operation does not accept."""
+
+
+class PerformanceWarning(UserWarning):
+    """A transformation had to do much more work than the program suggests."""
 
 
 # --- where in the user's code are we? ----------------------------------------------------------
@@ -160,6 +165,19 @@ def _walk(f: types.FrameType | None) -> SourceInfo | None:
     if f is None:
         return None
     return SourceInfo(f.f_code.co_filename, f.f_lineno, f.f_code.co_name)
+
+
+def warn_once_at(site: SourceInfo | None, seen: set[Any], message: Callable[[], str],
+                 category: type[Warning] = PerformanceWarning) -> None:
+    """Warn, attributed to the user's line ``site``, unless ``seen`` already holds it (a
+    warning per call site, not per call); ``message`` is built only when it is shown."""
+    if site in seen:
+        return
+    seen.add(site)
+    if site is not None:
+        warnings.warn_explicit(message(), category, site.filename, site.lineno)
+    else:
+        warnings.warn(message(), category, stacklevel=3)
 
 
 def function_location(fun: Callable) -> str:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import operator
 import re
-import warnings
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from typing import Any
@@ -264,17 +263,9 @@ def chunk_for_budget(what: str, closed: ClosedJaxpr, budget: int, size: int) -> 
         return size
     if k >= 1:
         return min(k, size)
-    site = errors.user_frame(2)
-    if site not in _warned_sites:
-        _warned_sites.add(site)
-        from functrans.primitives.control_flow import PerformanceWarning
-        msg = (f"functrans.{what}: one example (one basis vector, for a Jacobian) needs about "
-               f"{profile.peak()} bytes (estimated "
-               f"from its jaxpr, see functrans.memory_estimate), more than memory_budget="
-               f"{budget} bytes; evaluating one example at a time. Raise the budget or shrink "
-               f"the per-example work. (Warned once per call site.)")
-        if site is not None:
-            warnings.warn_explicit(msg, PerformanceWarning, site.filename, site.lineno)
-        else:
-            warnings.warn(msg, PerformanceWarning, stacklevel=2)
+    errors.warn_once_at(errors.user_frame(2), _warned_sites, lambda: (
+        f"functrans.{what}: one example (one basis vector, for a Jacobian) needs about "
+        f"{profile.peak()} bytes (estimated from its jaxpr, see functrans.memory_estimate), "
+        f"more than memory_budget={budget} bytes; evaluating one example at a time. Raise the "
+        f"budget or shrink the per-example work. (Warned once per call site.)"))
     return 1

@@ -14,7 +14,6 @@ part; the transpose of a scan is a reversed scan of the transposed body. Start r
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -45,8 +44,7 @@ __all__ = ["PerformanceWarning", "cond_p", "run_jaxpr", "scan_p"]
 EXPENSIVE_BRANCH_EQNS = 20
 
 
-class PerformanceWarning(UserWarning):
-    """A transformation had to do much more work than the program suggests."""
+PerformanceWarning = errors.PerformanceWarning  # (defined with the other warnings and errors)
 
 # --- helpers: evaluation, checks, operand bookkeeping -------------------------------------------
 
@@ -360,19 +358,13 @@ def _warn_if_expensive(branches: tuple[ClosedJaxpr, ...]) -> None:
     if n_eqns <= EXPENSIVE_BRANCH_EQNS:
         return
     site = errors.user_frame(2)
-    if site in _warned_sites:
-        return
-    _warned_sites.add(site)
     where = f" at {site}" if site else ""
-    msg = (f"functrans.vmap: the predicate (index) of lax.cond/lax.switch{where} differs across "
-           f"the batch, so every branch runs on the whole batch and each example selects its "
-           f"own results: {len(branches)} branches with {n_eqns} equations in all run on every "
-           f"call. If one branch is much cheaper, consider computing both only where needed, "
-           f"or vmap outside a loop whose predicate is shared. (Warned once per call site.)")
-    if site is not None:
-        warnings.warn_explicit(msg, PerformanceWarning, site.filename, site.lineno)
-    else:
-        warnings.warn(msg, PerformanceWarning, stacklevel=2)
+    errors.warn_once_at(site, _warned_sites, lambda: (
+        f"functrans.vmap: the predicate (index) of lax.cond/lax.switch{where} differs across "
+        f"the batch, so every branch runs on the whole batch and each example selects its "
+        f"own results: {len(branches)} branches with {n_eqns} equations in all run on every "
+        f"call. If one branch is much cheaper, consider computing both only where needed, "
+        f"or vmap outside a loop whose predicate is shared. (Warned once per call site.)"))
 
 
 def _cond_sample(dtype: np.dtype) -> list[Example]:
