@@ -156,6 +156,9 @@ def promote_args(name: str, *args: Any) -> list[Any]:
     """Common dtype, then common shape: the arguments an elementwise primitive wants."""
     args = [asarray_leaf(a) for a in args]
     infos = [info(a) for a in args]
+    if (len(infos) == 2 and infos[0] == infos[1] and type(args[0]) not in _SCALARS
+            and type(args[1]) not in _SCALARS):
+        return args  # two arrays of one type: nothing to promote (the common eager case)
     dtype, weak = dt.result_type_of(*[(d, w) for d, w, _ in infos])
     return _finish(name, args, infos, dtype, weak)
 
