@@ -17,6 +17,7 @@ from functrans import scipy  # noqa: F401
 from functrans import random  # noqa: F401
 from functrans import nn  # noqa: F401
 from functrans import debug  # noqa: F401
+from functrans.leaks import checking_leaks  # noqa: F401
 from functrans.transforms.derivatives import (  # noqa: F401
     grad, hessian, jacfwd, jacobian, jacrev, jvp, linear_transpose, linearize, value_and_grad,
     vjp,

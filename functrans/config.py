@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -23,18 +23,31 @@ class _Option:
         self.name = name
         self.doc = doc
         self._var = contextvars.ContextVar(f"functrans.config.{name}", default=default)
+        self._watchers: list[Callable[[Any], None]] = []
 
     @property
     def value(self) -> Any:
         return self._var.get()
 
+    def watch(self, fn: Callable[[Any], None]) -> None:
+        """Call ``fn(value)`` now and whenever the option is set: for a switch whose machinery
+        is installed only once someone turns it on (so that it costs nothing before)."""
+        self._watchers.append(fn)
+        fn(self.value)
+
+    def _set(self, value: Any) -> contextvars.Token:
+        token = self._var.set(value)
+        for fn in self._watchers:
+            fn(value)
+        return token
+
     def set(self, value: Any) -> None:
         """Set the value for the current context (thread) from now on."""
-        self._var.set(value)
+        self._set(value)
 
     @contextlib.contextmanager
     def __call__(self, value: Any = True) -> Iterator[None]:
-        token = self._var.set(value)
+        token = self._set(value)
         try:
             yield
         finally:
@@ -58,6 +71,11 @@ default_int = _Option(
 debug_nans = _Option(
     "debug_nans", _env_flag("FUNCTRANS_DEBUG_NANS"),
     "raise at the first primitive that produces a NaN (FUNCTRANS_DEBUG_NANS)")
+check_tracer_leaks = _Option(
+    "check_tracer_leaks", _env_flag("FUNCTRANS_CHECK_TRACER_LEAKS"),
+    "record every new tracer, so that functrans.leaks.check() (run by checking_leaks() and by "
+    "the pytest plugin) can report those that outlive their transformation "
+    "(FUNCTRANS_CHECK_TRACER_LEAKS)")
 disable_jit = _Option(
     "disable_jit", _env_flag("FUNCTRANS_DISABLE_JIT"),
     "run jit-decorated functions op by op, as plain Python (FUNCTRANS_DISABLE_JIT)")

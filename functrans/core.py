@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Iterator, Sequence
+import types
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -368,6 +369,16 @@ class DebugInfo:
             self._arg_names = api_util.argument_leaf_names(self.fun, *self._args)
         return self._arg_names
 
+    def detached(self) -> DebugInfo:
+        """This record for a staged jaxpr, which outlives its trace: without the traced
+        arguments (kept to name them while tracing) and with the function's name and code in
+        place of the function, whose closure may hold an enclosing trace's tracers."""
+        fun = self.fun
+        code = getattr(getattr(fun, "__wrapped__", fun), "__code__", None)
+        name = getattr(fun, "__qualname__", None) or getattr(fun, "__name__", None) or repr(fun)
+        return DebugInfo(self.transform, types.SimpleNamespace(__qualname__=name, __code__=code),
+                         arg_names=self._arg_names)
+
 
 class Trace:
     """One running interpreter. Subclasses implement ``process_primitive``."""
@@ -415,7 +426,7 @@ class Trace:
 class Tracer:
     """A value inside a running trace. Subclasses define ``aval``."""
 
-    __slots__ = ("_trace",)
+    __slots__ = ("_trace", "__weakref__")  # weakly referenced by leak checking (leaks.py)
     __array_priority__ = 1000
 
     @property
@@ -542,6 +553,24 @@ class Tracer:
 
     def __repr__(self) -> str:
         return f"Traced<{self.aval.str_short()}>with<{type(self._trace).__name__}>"
+
+
+_check_leaks = config.check_tracer_leaks._var
+
+
+def record_new_tracers(record: Callable[[Tracer], None]) -> None:
+    """From now on, call ``record(tracer)`` for every tracer created while
+    ``config.check_tracer_leaks`` is on (functrans/leaks.py). A ``__new__`` installed on
+    ``Tracer`` on first use, so that tracers of every transformation are seen without a call in
+    each subclass, and creating a tracer costs nothing extra until someone checks for leaks."""
+
+    def __new__(cls: type[Tracer], *args: Any, **kwargs: Any) -> Tracer:
+        self = object.__new__(cls)
+        if _check_leaks.get():
+            record(self)
+        return self
+
+    Tracer.__new__ = staticmethod(__new__)  # type: ignore[method-assign,assignment]
 
 
 # --- bind ---------------------------------------------------------------------------------------

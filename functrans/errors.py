@@ -50,6 +50,11 @@ class UnexpectedTracerError(FunctransError, TypeError):
     """A tracer was used after the transformation that created it had finished."""
 
 
+class LeakedTracerError(UnexpectedTracerError):
+    """Leak checking (``functrans.checking_leaks``) found tracers that outlived the
+    transformation that created them, stored where the function's caller can reach them."""
+
+
 class ImmutableArrayError(FunctransError, TypeError):
     """An attempt to write into an immutable ``functrans.Array``."""
 

@@ -1,4 +1,5 @@
-"""pytest set-up: hypothesis profiles (no deadlines: CI machines are shared and noisy)."""
+"""pytest set-up: hypothesis profiles (no deadlines: CI machines are shared and noisy), a
+private cache for generated modules, and tracer-leak checking for every test."""
 
 from __future__ import annotations
 
@@ -22,3 +23,7 @@ settings.load_profile(os.environ.get("FUNCTRANS_HYPOTHESIS_PROFILE", "default"))
 
 # Generated modules go to a cache private to this test session, not the user's cache.
 os.environ.setdefault("FUNCTRANS_CACHE_DIR", tempfile.mkdtemp(prefix="functrans-test-cache-"))
+# Every test runs under tracer-leak checking (functrans.testing.plugin): a test that leaves a
+# tracer alive after its transformation errors at teardown, naming who holds it. Tests that leak
+# on purpose are marked allow_tracer_leaks; FUNCTRANS_CHECK_TRACER_LEAKS=0 turns checking off.
+os.environ.setdefault("FUNCTRANS_CHECK_TRACER_LEAKS", "1")

@@ -13,23 +13,34 @@ twice; ``-p no:functrans.testing.plugin`` turns it off.
   It is registered always and loaded with ``--functrans-profile`` (or
   ``FUNCTRANS_HYPOTHESIS_PROFILE=functrans``, or hypothesis' own
   ``--hypothesis-profile=functrans``), so installing functrans changes no one's settings.
+* ``--functrans-check-leaks`` (or ini ``functrans_check_leaks = true``, or
+  ``FUNCTRANS_CHECK_TRACER_LEAKS=1``): each test runs under leak checking
+  (``functrans.checking_leaks``) and errors at teardown if it left a tracer alive after its
+  transformation, naming who holds it. Tests that leak on purpose opt out with
+  ``@pytest.mark.allow_tracer_leaks``; a test that failed or was skipped is not checked.
 
 Imports pytest, functrans.testing, and hypothesis when it is installed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
 import pytest
 
+from functrans import config as ft_config
+from functrans import errors, leaks
 from functrans.testing.gradients import check_grads as _check_grads
 
 PROFILE = "functrans"
+_CHECK_LEAKS = pytest.StashKey[bool]()
+_LEAK_SCOPE = pytest.StashKey[contextlib.ExitStack]()
+_UNCHECKED = pytest.StashKey[bool]()
 
 
 def _flag(name: str) -> bool:
@@ -59,10 +70,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--functrans-profile", action="store_true", default=False,
                     help="load the 'functrans' hypothesis profile (no deadline; derandomized "
                          "when FUNCTRANS_DERANDOMIZE=1)")
+    group.addoption("--functrans-check-leaks", action="store_true", default=False,
+                    help="error at teardown when a test leaves a functrans tracer alive after "
+                         "its transformation (a traced value stored in a global, an attribute "
+                         "or a closure), naming who holds it")
+    parser.addini("functrans_check_leaks", type="bool", default=False,
+                  help="like --functrans-check-leaks")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     global _loaded
+    config.addinivalue_line(
+        "markers", "allow_tracer_leaks: the test leaks functrans tracers on purpose; "
+                   "--functrans-check-leaks does not check it")
+    config.stash[_CHECK_LEAKS] = bool(config.getoption("--functrans-check-leaks")
+                                      or config.getini("functrans_check_leaks")
+                                      or _flag("FUNCTRANS_CHECK_TRACER_LEAKS"))
     wanted = (config.getoption("--functrans-profile")
               or os.environ.get("FUNCTRANS_HYPOTHESIS_PROFILE") == PROFILE)
     if wanted:
@@ -73,12 +96,56 @@ def pytest_configure(config: pytest.Config) -> None:
         _loaded = True
 
 
-def pytest_report_header(config: pytest.Config) -> str | None:
-    if not _HAVE_HYPOTHESIS:
-        return None
-    return (f"functrans: hypothesis profile '{PROFILE}' "
-            f"{'loaded' if _loaded else 'registered'} "
-            f"(derandomize={_flag('FUNCTRANS_DERANDOMIZE')})")
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    lines = []
+    if _HAVE_HYPOTHESIS:
+        lines.append(f"functrans: hypothesis profile '{PROFILE}' "
+                     f"{'loaded' if _loaded else 'registered'} "
+                     f"(derandomize={_flag('FUNCTRANS_DERANDOMIZE')})")
+    if config.stash[_CHECK_LEAKS]:
+        lines.append("functrans: every test is checked for leaked tracers")
+    return lines
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.config.stash[_CHECK_LEAKS] and not item.get_closest_marker("allow_tracer_leaks"):
+        leaks.forget()  # earlier tests' tracers are theirs
+        scope = item.stash[_LEAK_SCOPE] = contextlib.ExitStack()
+        scope.enter_context(ft_config.check_tracer_leaks(True))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.when != "teardown" and not report.passed:
+        item.stash[_UNCHECKED] = True  # its error (or skip) says more than leftover tracers
+    return report
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None
+                            ) -> Generator[None, None, None]:
+    scope = item.stash.get(_LEAK_SCOPE, None)
+    try:
+        result = yield  # fixtures are torn down first: their tracers count too
+    finally:
+        if scope is not None:
+            del item.stash[_LEAK_SCOPE]
+            scope.close()
+    if scope is not None:
+        if item.stash.get(_UNCHECKED, False):
+            leaks.forget()
+        else:
+            try:
+                leaks.check()
+                report = None
+            except errors.LeakedTracerError as e:
+                report = str(e)
+            if report:
+                pytest.fail(report, pytrace=False)
+    return result
 
 
 def seed_for(nodeid: str) -> int:

@@ -118,7 +118,8 @@ class StagingTrace(core.Trace):
 
     def to_closed_jaxpr(self, outs: Sequence[Any]) -> ClosedJaxpr:
         outvars = [self.to_atom(x) for x in outs]
-        jaxpr = Jaxpr(list(self.constvars), list(self.invars), outvars, self.eqns, self.debug)
+        jaxpr = Jaxpr(list(self.constvars), list(self.invars), outvars, self.eqns,
+                      self.debug.detached())
         return ClosedJaxpr(jaxpr, list(self.constvals))
 
 
