@@ -1335,3 +1335,17 @@ def test_max_with_where_and_initial_and_var_with_large_ddof():
     with np.errstate(all="ignore"):
         for x, ddof in ((np.array([1.0, 2.0]), 2), (np.array([1.0, 1.0]), 3)):
             np.testing.assert_array_equal(np.asarray(fnp.var(x, ddof=ddof)), np.var(x, ddof=ddof))
+
+
+def test_eye_and_tri_are_constants_eagerly_and_iotas_when_traced():
+    for fn, ref in ((fnp.eye, np.eye), (fnp.tri, np.tri)):
+        for args in ((4,), (3, 5, 1), (5, 3, -2)):
+            eager = fn(*args, dtype=np.int32)
+            np.testing.assert_array_equal(np.asarray(eager), ref(*args, dtype=np.int32))
+            assert eager.dtype == np.int32 and not eager.aval.weak_type
+            np.testing.assert_array_equal(np.asarray(ft.jit(lambda: fn(*args))()),
+                                          ref(*args, dtype=np.float32))
+        # A jitted program computes the mask: it does not carry an N x M constant.
+        assert not ft.make_jaxpr(lambda: fn(300))().jaxpr.constvars
+        with pytest.raises(ValueError, match=f"functrans.numpy.{fn.__name__}: negative"):
+            fn(-1)

@@ -253,10 +253,20 @@ def geomspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, dtype
     return logspace(ls, le, num, endpoint, 10.0, dtype, axis)
 
 
+def _constant(value: np.ndarray) -> Array:
+    """A fresh NumPy result as an Array (no copy: nobody else holds it)."""
+    value.flags.writeable = False
+    return Array._wrap(value)
+
+
 def eye(N: int, M: int | None = None, k: int = 0, dtype: Any = None) -> Any:  # noqa: N803
     """Ones on the ``k``-th diagonal of an ``N x M`` matrix."""
     M = N if M is None else M  # noqa: N806
     dtype = dt.canonicalize(float if dtype is None else dtype)
+    if core.current_trace() is None:  # eager: the matrix itself (traced: iotas, so
+        # that a jitted program does not carry an N x M constant)
+        rows, cols = _canonical_shape((N, M), "eye")
+        return _constant(np.eye(rows, cols, operator.index(k), dtype))
     rows = lax.broadcasted_iota(dt.int32, (N, M), 0)
     cols = lax.broadcasted_iota(dt.int32, (N, M), 1)
     return cast(lax.eq(lax.add(rows, np.asarray(k, dt.int32)), cols), dtype)
@@ -270,6 +280,10 @@ def tri(N: int, M: int | None = None, k: int = 0, dtype: Any = None) -> Any:  # 
     """Ones at and below the ``k``-th diagonal."""
     M = N if M is None else M  # noqa: N806
     dtype = dt.canonicalize(float if dtype is None else dtype)
+    if core.current_trace() is None:  # eager: the matrix itself (traced: iotas, so
+        # that a jitted program does not carry an N x M constant)
+        rows, cols = _canonical_shape((N, M), "tri")
+        return _constant(np.tri(rows, cols, operator.index(k), dtype))
     rows = lax.broadcasted_iota(dt.int32, (N, M), 0)
     cols = lax.broadcasted_iota(dt.int32, (N, M), 1)
     return cast(lax.ge(lax.add(rows, np.asarray(k, dt.int32)), cols), dtype)
