@@ -123,6 +123,7 @@ class ShapeDtypeStruct:
 
 
 _PY_SCALARS = (bool, int, float, complex)
+_NUMPY_AVALS: dict[tuple, ShapedArray] = {}  # get_aval of NumPy values, by (shape, dtype)
 
 
 def get_aval(x: Any) -> ShapedArray:
@@ -136,7 +137,14 @@ def get_aval(x: Any) -> ShapedArray:
     if isinstance(x, Tracer):
         return x.aval
     if t is np.ndarray or isinstance(x, np.generic):
-        return ShapedArray(x.shape, dt.canonicalize(x.dtype))
+        # One aval per (shape, dtype): the memoized abstract eval then matches it by identity.
+        key = (x.shape, x.dtype)
+        aval = _NUMPY_AVALS.get(key)
+        if aval is None:
+            if len(_NUMPY_AVALS) > 4096:
+                _NUMPY_AVALS.clear()
+            aval = _NUMPY_AVALS[key] = ShapedArray(x.shape, dt.canonicalize(x.dtype))
+        return aval
     if t in _PY_SCALARS:
         return ShapedArray((), dt.scalar_dtype(x), t is not bool)
     if isinstance(x, (Array, np.ndarray)):
@@ -597,7 +605,7 @@ def _owned(out: np.ndarray, inputs: list[np.ndarray]) -> np.ndarray:
             base = base.base
         if not isinstance(base, np.ndarray) or base.flags.writeable:
             out = _copy_compact(out)
-    out.flags.writeable = False
+    out.setflags(write=False)  # (half the cost of `out.flags.writeable = False`)
     return out
 
 
@@ -639,8 +647,16 @@ _UNCACHED_FAMILIES = frozenset({"call", "control", "custom", "other", "collectiv
 
 def eval_primitive(prim: Any, args: Sequence[Any], params: dict) -> Any:
     """Evaluate a primitive on concrete values with its NumPy ``impl``."""
-    vals = [to_numpy(a) for a in args]
-    out_aval = abstract_eval(prim, [get_aval(a) for a in args], params)
+    vals: list[np.ndarray] = []
+    avals: list[ShapedArray] = []
+    for a in args:  # Arrays, the usual operands, directly (this runs for every eager op)
+        if type(a) is not Array:
+            vals = [to_numpy(a) for a in args]
+            avals = [get_aval(a) for a in args]
+            break
+        vals.append(a._value)
+        avals.append(a._aval or get_aval(a))
+    out_aval = abstract_eval(prim, avals, params)
     out = prim.impl(*vals, **params)
     if _debug_nans.get():
         _check_nans(prim, vals, out if prim.multiple_results else [out])

@@ -100,15 +100,24 @@ def iinfo(dtype: Any) -> np.iinfo:
 
 # --- Python scalars -------------------------------------------------------------------------
 
+# (min, max) of each default int dtype seen: np.iinfo costs a microsecond, which every x + 1
+# would pay.
+_INT_BOUNDS: dict[np.dtype, tuple[int, int]] = {}
+
+
 def scalar_dtype(x: bool | int | float | complex) -> np.dtype:
     """Dtype of a Python scalar: the configured default of its kind (weakly typed)."""
     if isinstance(x, bool):
         return bool_
     if isinstance(x, int):
         dt = config.default_int_dtype()
-        info = np.iinfo(dt)
+        bounds = _INT_BOUNDS.get(dt)
+        if bounds is None:
+            info = np.iinfo(dt)
+            bounds = _INT_BOUNDS[dt] = (int(info.min), int(info.max))
+        lo, hi = bounds
         # A Python int too large for the default keeps its value in int64 rather than wrapping.
-        if not info.min <= x <= info.max:
+        if not lo <= x <= hi:
             if not -(2**63) <= x < 2**63:
                 raise OverflowError(f"functrans: Python int {x} does not fit in int64")
             return int64

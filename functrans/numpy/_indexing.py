@@ -128,8 +128,9 @@ def _static_bound(b: Any, i: slice) -> Any:
 
 
 def _slice_entry(i: slice, size: int) -> _Entry:
-    start, stop, step = slice(*(_static_bound(b, i) for b in (i.start, i.stop, i.step))
-                              ).indices(size)
+    for b in (i.start, i.stop, i.step):
+        _static_bound(b, i)
+    start, stop, step = i.indices(size)
     if step > 0:
         n = max(0, (stop - start + step - 1) // step)
     else:

@@ -145,6 +145,9 @@ def promote_shapes(name: str, *args: Any) -> list[Any]:
 
 
 def promote_dtypes(*args: Any, dtype: np.dtype | None = None) -> list[Any]:
+    if dtype is None and len(args) == 2 and type(args[0]) is Array and \
+            type(args[1]) is Array and args[0]._value.dtype == args[1]._value.dtype:
+        return list(args)  # one dtype, whatever the weak flags: nothing to cast (x @ w)
     if dtype is None:
         dtype, weak = result_type(*args)
     else:
@@ -154,6 +157,9 @@ def promote_dtypes(*args: Any, dtype: np.dtype | None = None) -> list[Any]:
 
 def promote_args(name: str, *args: Any) -> list[Any]:
     """Common dtype, then common shape: the arguments an elementwise primitive wants."""
+    fast = _fast_promote(args, "biufc")
+    if fast is not None:
+        return fast
     args = [asarray_leaf(a) for a in args]
     infos = [info(a) for a in args]
     if (len(infos) == 2 and infos[0] == infos[1] and type(args[0]) not in _SCALARS
@@ -179,8 +185,58 @@ def _finish(name: str, args: list[Any], infos: list[tuple], dtype: np.dtype, wea
     return out
 
 
+_ALL_DTYPES = frozenset(dt.ALL)
+
+
+def _strong_dtype(x: Any) -> np.dtype | None:
+    """The dtype of a strongly typed Array, or of an ndarray of a supported dtype; None for
+    anything else (weak Arrays, tracers, scalars, lists, unsupported dtypes)."""
+    t = type(x)
+    if t is Array:
+        return None if x._weak else x._value.dtype
+    if t is np.ndarray:
+        d = x.dtype
+        return d if d in _ALL_DTYPES else None
+    return None
+
+
+def _fast_promote(args: tuple[Any, ...], kinds: str) -> list[Any] | None:
+    """The promoted arguments of the common eager calls, or None when unsure (then the general
+    path runs): a lone strong Array or ndarray (``sin(x)``); two of one dtype and shape
+    (``x * y``); a floating one and a Python int or float (``x + 1``, ``2.0 * x``), which
+    takes its dtype and needs no broadcast. Their dtype kind must be in ``kinds`` (those the
+    caller keeps unchanged)."""
+    if len(args) == 1:
+        d = _strong_dtype(args[0])
+        return [args[0]] if d is not None and d.kind in kinds else None
+    if len(args) != 2:
+        return None
+    x, y = args
+    dx, dy = _strong_dtype(x), _strong_dtype(y)
+    if dx is not None and dy is not None:
+        if dx == dy and dx.kind in kinds and x.shape == y.shape:
+            return [x, y]
+        return None
+    if dx is not None:
+        arr, s, d = x, y, dx
+    elif dy is not None:
+        arr, s, d = y, x, dy
+    else:
+        return None
+    ts = type(s)
+    if (ts is not float and ts is not int) or d.kind not in "fc" or d.kind not in kinds:
+        return None
+    if ts is int:
+        dt.scalar_dtype(s)  # an int beyond int64 raises here, as in the general path
+    c = cast(s, d)
+    return [arr, c] if arr is x else [c, arr]
+
+
 def promote_args_inexact(name: str, *args: Any) -> list[Any]:
     """Like promote_args, but integers and booleans become the default float dtype."""
+    fast = _fast_promote(args, "fc")
+    if fast is not None:
+        return fast
     args = [asarray_leaf(a) for a in args]
     infos = [info(a) for a in args]
     dtype, weak = dt.result_type_of(*[(d, w) for d, w, _ in infos])
@@ -194,6 +250,9 @@ def promote_args_inexact(name: str, *args: Any) -> list[Any]:
 def promote_args_numeric(name: str, *args: Any) -> list[Any]:
     """Like promote_args, but booleans are refused (for arithmetic that has no boolean
     meaning, e.g. subtract), as in NumPy."""
+    fast = _fast_promote(args, "iufc")
+    if fast is not None:
+        return fast
     args = [asarray_leaf(a) for a in args]
     infos = [info(a) for a in args]
     dtype, weak = dt.result_type_of(*[(d, w) for d, w, _ in infos])

@@ -8,6 +8,7 @@ in the default int (int32), float16 stays float16. Imports ``lax``, ``_promotion
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -32,6 +33,8 @@ Axis = int | Sequence[int] | None
 
 def _accumulator_dtype(d: np.dtype) -> np.dtype:
     """Integer sums and products widen narrow integers (and booleans) to the default int."""
+    if d.kind in "fc":
+        return d  # (before the config lookup: float sums are the common eager case)
     default = dt.canonicalize(int)
     if d.kind == "b":
         return default
@@ -134,7 +137,7 @@ def any(a: Any, axis: Axis = None, out: None = None, keepdims: bool = False,  # 
 
 
 def _count(shape: tuple[int, ...], axes: tuple[int, ...]) -> int:
-    return int(np.prod([shape[i] for i in axes], dtype=np.int64))
+    return int(math.prod([shape[i] for i in axes]))  # (np.prod costs 3 us per eager mean)
 
 
 def mean(a: Any, axis: Axis = None, dtype: Any = None, out: None = None,

@@ -88,7 +88,7 @@ class Primitive:
         self.effectful = effectful
 
     def bind(self, *args: Any, **params: Any) -> Any:
-        trace = core._trace_var.get()
+        trace = _trace_var.get()
         if trace is None:
             return core.eval_primitive(self, args, params)
         return trace.process_primitive(self, args, params)
@@ -97,6 +97,7 @@ class Primitive:
         return self.name
 
 
+_trace_var = core._trace_var  # read on every bind
 _REGISTRY: dict[str, Primitive] = {}
 
 
