@@ -12,16 +12,10 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import sys
 
-
-def loss_fn(np_like):
-    def loss(params, x, y):
-        (w1, b1), (w2, b2), (w3, b3) = params
-        h = np_like.tanh(x @ w1 + b1)
-        h = np_like.tanh(h @ w2 + b2)
-        logits = h @ w3 + b3
-        return np_like.mean((logits - y) ** 2)
-    return loss
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from workloads import mlp_loss  # noqa: E402
 
 
 def main() -> None:
@@ -44,7 +38,7 @@ def main() -> None:
                np.zeros(o, np.float32)) for i, o in itertools.pairwise(sizes)]
     x = rng.normal(size=(args.batch, sizes[0])).astype(np.float32)
     y = rng.normal(size=(args.batch, sizes[-1])).astype(np.float32)
-    vg = ft.value_and_grad(loss_fn(fnp))
+    vg = ft.value_and_grad(mlp_loss(fnp))
     reps = 3 if args.tiny else 20
     gpu = bench.compiled_runner(ft.jit(vg, backend="triton"), params, x, y)
     t_gpu = bench.time_gpu(gpu, reps=reps)
@@ -60,7 +54,7 @@ def main() -> None:
     if bench.on_gpu():
         jax = bench.optional("jax")
         if jax is not None:
-            jvg = jax.jit(jax.value_and_grad(loss_fn(jax.numpy)))
+            jvg = jax.jit(jax.value_and_grad(mlp_loss(jax.numpy)))
             jp = jax.tree_util.tree_map(jax.numpy.asarray, params)
             jx, jy = jax.numpy.asarray(x), jax.numpy.asarray(y)
             t = bench.time_gpu(lambda: jax.block_until_ready(jvg(jp, jx, jy)), reps=reps)

@@ -13,16 +13,7 @@ import argparse
 
 import harness  # noqa: F401  (pins BLAS threads before numpy loads)
 import numpy as np
-
-
-def loss_fn(np_like):
-    def loss(params, x, y):
-        (w1, b1), (w2, b2), (w3, b3) = params
-        h = np_like.tanh(x @ w1 + b1)
-        h = np_like.tanh(h @ w2 + b2)
-        logits = h @ w3 + b3
-        return np_like.mean((logits - y) ** 2)
-    return loss
+from workloads import mlp_loss
 
 
 def numpy_value_and_grad(params, x, y):
@@ -58,8 +49,8 @@ def main() -> None:
     x = rng.normal(size=(128, 784)).astype(np.float32)
     y = rng.normal(size=(128, 10)).astype(np.float32)
 
-    forward = loss_fn(np)
-    ft_vg = ft.value_and_grad(loss_fn(fnp))
+    forward = mlp_loss(np)
+    ft_vg = ft.value_and_grad(mlp_loss(fnp))
     v_ref, g_ref = numpy_value_and_grad(params, x, y)
     v, g = ft_vg(params, x, y)
     np.testing.assert_allclose(float(v), v_ref, rtol=1e-4)
@@ -76,14 +67,14 @@ def main() -> None:
     autograd = harness.optional("autograd")
     if autograd is not None:
         import autograd.numpy as anp
-        ag_vg = autograd.value_and_grad(loss_fn(anp))
+        ag_vg = autograd.value_and_grad(mlp_loss(anp))
         systems["autograd value_and_grad"] = lambda: ag_vg(params, x, y)
     jax = harness.optional("jax")
     if jax is not None:
         import jax.numpy as jnp
         jparams = jax.tree_util.tree_map(jnp.asarray, params)
         jx, jy = jnp.asarray(x), jnp.asarray(y)
-        j_vg = jax.value_and_grad(loss_fn(jnp))
+        j_vg = jax.value_and_grad(mlp_loss(jnp))
 
         def run_jax():
             out = j_vg(jparams, jx, jy)

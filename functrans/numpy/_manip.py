@@ -1059,6 +1059,18 @@ iterable = np.iterable
 # --- bits ---------------------------------------------------------------------------------------
 
 
+def _bit_layout(name: str, a: Any, axis: int | None, bitorder: str
+                ) -> tuple[Any, int, np.ndarray]:
+    """Checks shared by packbits/unpackbits: the array (flattened when ``axis`` is None), the
+    axis, and each bit's shift within a byte in ``bitorder``."""
+    if bitorder not in ("big", "little"):
+        raise ValueError(_err(name, f"bitorder must be 'big' or 'little', got {bitorder!r}"))
+    if axis is None:
+        a, axis = _shape.ravel(a), 0
+    axis = canonical_axis(name, axis, len(shape_of(a)))
+    return a, axis, np.arange(7, -1, -1) if bitorder == "big" else np.arange(8)
+
+
 def packbits(a: Any, axis: int | None = None, bitorder: str = "big") -> Any:
     """The nonzero-ness of ``a``'s elements packed 8 to a uint8 along ``axis`` (like
     numpy.packbits; the flattened array when None)."""
@@ -1066,12 +1078,7 @@ def packbits(a: Any, axis: int | None = None, bitorder: str = "big") -> Any:
     if typeof(a)[0].kind not in "iub":
         raise DtypeError(_err("packbits", f"expected an integer or boolean array, got "
                                           f"{typeof(a)[0]}"))
-    if bitorder not in ("big", "little"):
-        raise ValueError(_err("packbits", f"bitorder must be 'big' or 'little', got "
-                                          f"{bitorder!r}"))
-    if axis is None:
-        a, axis = _shape.ravel(a), 0
-    axis = canonical_axis("packbits", axis, len(shape_of(a)))
+    a, axis, shifts = _bit_layout("packbits", a, axis, bitorder)
     bits = cast(_ufuncs._to_bool(a), dt.uint8)
     n = shape_of(bits)[axis]
     extra = -n % 8
@@ -1082,7 +1089,6 @@ def packbits(a: Any, axis: int | None = None, bitorder: str = "big") -> Any:
     bits = _shape.moveaxis(bits, axis, -1)
     s = shape_of(bits)
     bits = lax.reshape(bits, s[:-1] + (s[-1] // 8, 8))
-    shifts = np.arange(7, -1, -1) if bitorder == "big" else np.arange(8)
     weighted = lax.shift_left(bits, lax.broadcast_in_dim(np.asarray(shifts, dt.uint8),
                                                          shape_of(bits), (len(s),)))
     packed = lax.reduce_or(weighted, (len(s),))
@@ -1097,15 +1103,9 @@ def unpackbits(a: Any, axis: int | None = None, count: int | None = None,
     if typeof(a)[0] != dt.uint8:
         raise DtypeError(_err("unpackbits", f"expected an input array of unsigned byte data "
                                             f"type (uint8), got {typeof(a)[0]}"))
-    if bitorder not in ("big", "little"):
-        raise ValueError(_err("unpackbits", f"bitorder must be 'big' or 'little', got "
-                                            f"{bitorder!r}"))
-    if axis is None:
-        a, axis = _shape.ravel(a), 0
-    axis = canonical_axis("unpackbits", axis, len(shape_of(a)))
+    a, axis, shifts = _bit_layout("unpackbits", a, axis, bitorder)
     x = _shape.moveaxis(a, axis, -1)
     s = shape_of(x)
-    shifts = np.arange(7, -1, -1) if bitorder == "big" else np.arange(8)
     wide = lax.broadcast_in_dim(x, s + (8,), tuple(range(len(s))))
     sh = lax.broadcast_in_dim(np.asarray(shifts, dt.uint8), s + (8,), (len(s),))
     bits = lax.bitwise_and(lax.shift_right_logical(wide, sh), np.ones((), dt.uint8))

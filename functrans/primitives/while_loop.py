@@ -300,14 +300,21 @@ def _without_effects(closed: ClosedJaxpr) -> ClosedJaxpr:
     return ClosedJaxpr(Jaxpr(j.constvars, j.invars, j.outvars, eqns, j.debug), closed.consts)
 
 
-def _any_example(pred_fn: Callable[..., list]) -> Callable[..., list]:
-    """A loop condition on a (batch,) predicate: run while any example is still going."""
+def _batched_predicate(cond_jaxpr: ClosedJaxpr, axis: AxisData, cond_dims: list,
+                       cc: list, carry: list) -> tuple[ClosedJaxpr, ClosedJaxpr]:
+    """For a predicate that differs across the batch: the batched predicate (one bool per
+    example) and a loop condition over (cond consts, carry) that runs while any example is
+    still going."""
     from functrans.primitives.reductions import reduce_or
 
-    def cond(*args: Any) -> list[Any]:
-        return [reduce_or(pred_fn(*args)[0], (0,))]
+    cond_b = sp.batch_jaxpr_to(cond_jaxpr, axis, cond_dims, [0])
 
-    return cond
+    def any_running(*args: Any) -> list[Any]:
+        return [reduce_or(sp.call(cond_b)(*args)[0], (0,))]
+
+    cond_any = trace_to_jaxpr(any_running, batched_avals(cc) + batched_avals(carry),
+                              sp.DEBUG["vmap"])
+    return cond_b, cond_any
 
 
 def _while_batch(axis: AxisData, vals: list, dims: list, *, cond_jaxpr: ClosedJaxpr,
@@ -336,10 +343,9 @@ def _while_batch(axis: AxisData, vals: list, dims: list, *, cond_jaxpr: ClosedJa
                             cond_nconsts=cn, body_nconsts=bn)
         return outs, carry_dims
     # A batched predicate: loop while any example goes on; finished examples keep their carry.
-    cond_b = sp.batch_jaxpr_to(cond_jaxpr, axis, ccd + carry_dims, [0])
+    cond_b, cond_any = _batched_predicate(cond_jaxpr, axis, ccd + carry_dims, cc, init)
     debug = sp.DEBUG["vmap"]
     avals_cc, avals_bc, avals_c = batched_avals(cc), batched_avals(bc), batched_avals(init)
-    cond_any = trace_to_jaxpr(_any_example(sp.call(cond_b)), avals_cc + avals_c, debug)
 
     def masked_body(*args: Any) -> list[Any]:
         c_cc, c_bc, carry = split_list(args, cn, bn)
@@ -493,10 +499,9 @@ def _while_transpose_batch(axis: AxisData, vals: list, dims: list, *, cond_jaxpr
     # records which examples were still running; the backward loop passes their cotangents
     # through unchanged and lets no contribution of theirs into the accumulators (the
     # transposed body is linear in the cotangent, so a zero cotangent contributes zero).
-    cond_b = sp.batch_jaxpr_to(cond_jaxpr, axis, ccd + carry_dims, [0])
+    cond_b, cond_any = _batched_predicate(cond_jaxpr, axis, ccd + carry_dims, cc, carry)
     debug = sp.DEBUG["vmap"]
     avals_cc, avals_kb, avals_c = batched_avals(cc), batched_avals(kb), batched_avals(carry)
-    cond_any = trace_to_jaxpr(_any_example(sp.call(cond_b)), avals_cc + avals_c, debug)
 
     def masked_fwd(*args: Any) -> list[Any]:
         c_cc, c_kb, old = split_list(args, cn, bn)
